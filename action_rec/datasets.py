@@ -1,0 +1,131 @@
+"""Finding labelled videos: a folder per class, or a CSV manifest, and deterministic splits.
+
+Folder layouts:  root/<label>/**/*.mp4            (split by hashing a group key)
+                 root/{train,val,test}/<label>/...  (explicit splits)
+CSV manifest:    path,label[,split][,group] (extra columns are ignored; relative paths are relative to the
+                 CSV's folder), e.g. ../shared/realvids/MANIFEST.csv.
+Hash splits keep every clip of one group (by default the file itself; `group_pattern` can tie e.g. the
+two camera views of one take together) on one side, so no source is both trained and tested on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from .video import VIDEO_EXTENSIONS, is_video_file
+
+SPLITS = ("train", "val", "test")
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be used as given; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class VideoItem:
+    path: str
+    label: str
+    split: str | None = None
+    group: str | None = None
+
+
+def _videos_under(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_video_file(p)
+                  and not p.name.startswith("."))
+
+
+def _from_class_folders(root: Path, split: str | None) -> list[VideoItem]:
+    classes = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not classes:
+        raise DatasetError(f"{root}: no class folders; expected {root}/<label>/*.mp4 "
+                           "(or a CSV manifest with path,label columns)")
+    items = []
+    for d in classes:
+        vids = _videos_under(d)
+        if not vids:
+            raise DatasetError(f"{d}: class folder '{d.name}' has no videos "
+                               f"({', '.join(VIDEO_EXTENSIONS)}); add some or remove the folder")
+        items += [VideoItem(str(v), d.name, split) for v in vids]
+    return items
+
+
+def _from_manifest(csv_path: Path) -> list[VideoItem]:
+    with open(csv_path, newline="") as f:
+        reader = csv.DictReader(f)
+        cols = reader.fieldnames or []
+        missing = {"path", "label"} - set(cols)
+        if missing:
+            raise DatasetError(f"{csv_path}: missing column(s) {sorted(missing)}; found {cols}. "
+                               "A manifest needs path,label and may have split,group")
+        items = []
+        for line, row in enumerate(reader, start=2):
+            path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+            if not path or not label:
+                raise DatasetError(f"{csv_path}:{line}: empty path or label")
+            p = Path(path) if Path(path).is_absolute() else csv_path.parent / path
+            if not p.exists():
+                raise DatasetError(f"{csv_path}:{line}: video not found: {p}")
+            split = (row.get("split") or "").strip() or None
+            if split is not None and split not in SPLITS:
+                raise DatasetError(f"{csv_path}:{line}: split '{split}' is not one of {SPLITS}")
+            items.append(VideoItem(str(p), label, split, (row.get("group") or "").strip() or None))
+    if not items:
+        raise DatasetError(f"{csv_path}: manifest has no rows")
+    return items
+
+
+def discover(source: str | Path) -> list[VideoItem]:
+    """All labelled videos of a dataset folder or CSV manifest."""
+    src = Path(source)
+    if not src.exists():
+        raise DatasetError(f"{src}: no such folder or manifest. For the built-in synthetic data run "
+                           f"`action-rec synth --out {src}` first")
+    if src.is_file():
+        if src.suffix.lower() != ".csv":
+            raise DatasetError(f"{src}: a dataset is a folder of class folders or a .csv manifest")
+        return _from_manifest(src)
+    split_dirs = [src / s for s in SPLITS if (src / s).is_dir()]
+    if split_dirs:
+        return [it for d in split_dirs for it in _from_class_folders(d, d.name)]
+    return _from_class_folders(src, None)
+
+
+def group_of(item: VideoItem, pattern: str | None) -> str:
+    if item.group:
+        return item.group
+    stem = Path(item.path).stem
+    if pattern:
+        m = re.search(pattern, stem)
+        if m:
+            return m.group(1) if m.groups() else m.group(0)
+    return stem
+
+
+def assign_splits(items: list[VideoItem], val_fraction: float = 0.15, test_fraction: float = 0.15,
+                  seed: int = 0, group_pattern: str | None = None) -> dict[str, list[VideoItem]]:
+    """Explicit splits win; the rest go by a hash of their group key, stable across runs and machines."""
+    out: dict[str, list[VideoItem]] = {s: [] for s in SPLITS}
+    for it in items:
+        split = it.split
+        if split is None:
+            h = hashlib.sha1(f"{seed}:{group_of(it, group_pattern)}".encode()).digest()
+            u = int.from_bytes(h[:8], "big") / 2**64
+            split = "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
+        out[split].append(it)
+    return out
+
+
+def select_classes(items: list[VideoItem], classes: list[str] | None) -> tuple[list[str], list[VideoItem]]:
+    """Class names (sorted unless given) and the items of those classes; a listed class with no
+    videos is an error, labels outside an explicit list are dropped (e.g. `other`)."""
+    present = sorted({it.label for it in items})
+    if classes is None:
+        return present, items
+    unknown = [c for c in classes if c not in present]
+    if unknown:
+        raise DatasetError(f"class(es) {unknown} have no videos; labels found: {present}")
+    return list(classes), [it for it in items if it.label in classes]

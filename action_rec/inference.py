@@ -1,0 +1,112 @@
+"""Loading a trained checkpoint for inference, with nothing but the checkpoint file.
+
+The checkpoint carries class names, the backbone's identity (id, weights, preprocessing), the sampling
+rate and the window length; this module rebuilds the backbone from that and labels videos.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .backbones import build_backbone
+from .classifier import FORMAT_VERSION, ActionClassifier
+from .data import take, window_starts
+from .decision import FallRule, decide
+from .features import extract_video
+
+log = logging.getLogger(__name__)
+
+
+class CheckpointError(ValueError):
+    """A missing, unreadable or foreign checkpoint."""
+
+
+def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> ActionClassifier:
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    try:
+        # weights_only: a checkpoint is data, never code to run.
+        ckpt = torch.load(p, map_location=map_location, weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint, or one that holds more than "
+                              f"tensors and plain data ({str(e).splitlines()[0]})") from e
+    hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
+    if not hp or "data_spec" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
+        raise CheckpointError(f"{p}: not an action_rec checkpoint (no class names / data spec). "
+                              "Use a .ckpt written by `action-rec fit`")
+    if hp.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError(f"{p}: written by a newer action_rec (format {hp['format_version']}); "
+                              "upgrade action_rec")
+    # Keep only our own arguments (LightningCLI also records how it instantiated the class).
+    params = inspect.signature(ActionClassifier.__init__).parameters
+    model = ActionClassifier(**{k: v for k, v in hp.items() if k in params and k != "self"})
+    try:
+        model.load_state_dict(ckpt["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{p}: weights do not fit the model its settings describe: {e}") from e
+    return model.eval()
+
+
+@dataclass
+class VideoPrediction:
+    path: str
+    label: str
+    confidence: float
+    probs: dict[str, float]          # mean over windows
+    window_probs: np.ndarray         # (W, C)
+    window_starts_s: list[float]
+    events: list[tuple[float, float]]  # fall events as (start_s, end_s)
+
+
+class Predictor:
+    """Checkpoint + rebuilt frozen backbone: `Predictor(ckpt).predict_video(path)`."""
+
+    def __init__(self, ckpt: str | os.PathLike, device: str = "cpu", weights: str | None = None,
+                 rule: FallRule | None = None):
+        self.model = load_classifier(ckpt).to(device)
+        self.class_names = self.model.class_names
+        spec = self.model.hparams.data_spec
+        ident = spec["backbone"]
+        self.fps, self.window = spec["fps"], spec["window"]
+        self.backbone = build_backbone(ident["backbone"], weights=weights or spec.get("weights_arg", "default"),
+                                       image_size=ident["preprocess"]["size"], device=device)
+        got = self.backbone.identity()
+        if got["feature_dim"] != ident["feature_dim"]:
+            raise CheckpointError(f"{ckpt}: trained on {ident['feature_dim']}-d features but the backbone "
+                                  f"built now gives {got['feature_dim']}-d")
+        if got["weights"] != ident["weights"]:
+            log.warning("backbone weights differ from training (%s vs %s): predictions may be off",
+                        got["weights"], ident["weights"])
+        self.rule = rule or self.model.rule
+        self.device = device
+
+    @torch.inference_mode()
+    def window_probs(self, feats: np.ndarray, stride: int | None = None) -> tuple[np.ndarray, list[int]]:
+        """All windows of a feature sequence in one batched LSTM call -> ((W, C) probs, starts)."""
+        starts = window_starts(len(feats), self.window, stride or max(1, self.window // 2))
+        idx = np.asarray(starts)[:, None] + np.arange(self.window)[None, :]
+        x = torch.from_numpy(take(feats, idx)).float().to(self.device)
+        return self.model(x).softmax(-1).cpu().numpy(), starts
+
+    def predict_features(self, path: str, feats: np.ndarray, stride: int | None = None) -> VideoPrediction:
+        probs, starts = self.window_probs(feats, stride)
+        idx, conf, events = decide(probs, self.class_names, self.rule)
+        t = [s / self.fps for s in starts]
+        win = self.window / self.fps
+        return VideoPrediction(
+            path=str(path), label=self.class_names[idx], confidence=conf,
+            probs=dict(zip(self.class_names, probs.mean(0).round(6).tolist())), window_probs=probs,
+            window_starts_s=t, events=[(t[a], t[b] + win) for a, b in events])
+
+    def predict_video(self, path: str | os.PathLike, stride: int | None = None) -> VideoPrediction:
+        feats, _ = extract_video(self.backbone, path, self.fps)
+        return self.predict_features(str(path), feats, stride)

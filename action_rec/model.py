@@ -1,0 +1,43 @@
+"""ActionLSTM: per-frame features -> 512-d projection -> 2-layer LSTM -> class logits.
+
+The backbone is frozen and lives elsewhere; this is the only part that trains, so it sees cached
+features, never pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, B, hidden)
+
+
+class ActionLSTM(nn.Module):
+    def __init__(self, feature_dim: int, num_classes: int, proj_dim: int = 512, hidden: int = 256,
+                 num_layers: int = 2, dropout: float = 0.3):
+        super().__init__()
+        # The projection is learned so any backbone width maps to the same 512-d LSTM input; LayerNorm
+        # after it because backbones' feature scales differ by orders of magnitude.
+        self.proj = nn.Identity() if feature_dim == proj_dim else nn.Linear(feature_dim, proj_dim)
+        self.norm = nn.LayerNorm(proj_dim)
+        self.drop = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(proj_dim, hidden, num_layers=num_layers, batch_first=True,
+                            dropout=dropout if num_layers > 1 else 0.0)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def embed(self, feats: torch.Tensor) -> torch.Tensor:
+        return self.drop(torch.relu(self.norm(self.proj(feats))))
+
+    def forward(self, feats: torch.Tensor, state: State | None = None, all_steps: bool = False
+                ) -> torch.Tensor:
+        """feats (B, T, feature_dim) -> logits (B, C) after the last frame, or (B, T, C) if all_steps."""
+        out, _ = self.lstm(self.embed(feats), state)
+        return self.head(out if all_steps else out[:, -1])
+
+    def step(self, feat_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
+        """Advance one frame for streaming: feat_t (B, feature_dim) -> (logits (B, C), new state).
+
+        Constant work per frame; running T steps from state=None equals forward() on the T frames.
+        """
+        out, state = self.lstm(self.embed(feat_t.unsqueeze(1)), state)
+        return self.head(out[:, 0]), state

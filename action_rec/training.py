@@ -1,0 +1,104 @@
+"""LightningCLI wiring: YAML -> data module -> model, with the data's facts linked into the model.
+
+The data module knows the class names, the backbone's feature width and identity; linking them into the
+model at instantiation puts them in the checkpoint's hyper-parameters, so inference needs no config.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import LightningCLI
+
+from .classifier import ActionClassifier
+from .data import ActionDataModule
+from .decision import decide
+from .features import atomic_write, atomic_write_text
+
+TRAINER_DEFAULTS = {
+    "max_epochs": 30,
+    "accelerator": "auto",
+    "devices": 1,
+    "default_root_dir": "runs/default",
+    "log_every_n_steps": 5,
+    "callbacks": [ModelCheckpoint(monitor="val/loss", mode="min", filename="best", save_last=True)],
+}
+
+
+def format_results(r: dict) -> str:
+    names = r["class_names"]
+    w = max(8, *(len(n) for n in names))
+    lines = [f"clips: {r['clips']}   accuracy: {r['accuracy']:.4f}   macro-F1: {r['macro_f1']:.4f}",
+             "confusion matrix (rows = true, columns = predicted):",
+             " " * (w + 2) + " ".join(f"{n:>{w}}" for n in names)]
+    for n, row in zip(names, r["confusion_matrix"]):
+        lines.append(f"{n:>{w}}  " + " ".join(f"{v:>{w}}" for v in row))
+    return "\n".join(lines)
+
+
+class ActionCLI(LightningCLI):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("trainer_defaults", TRAINER_DEFAULTS)
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        super().__init__(ActionClassifier, ActionDataModule, *args, **kwargs)
+
+    def add_arguments_to_parser(self, parser):
+        for key in ("class_names", "feature_dim", "data_spec"):
+            parser.link_arguments(f"data.{key}", f"model.{key}", apply_on="instantiate")
+
+    def _ckpt_callback(self) -> ModelCheckpoint | None:
+        return self.trainer.checkpoint_callback
+
+    def after_fit(self):
+        cb = self._ckpt_callback()
+        best = cb.best_model_path if cb else ""
+        if self.datamodule.clips.get("test"):
+            self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
+            self._report("test", Path(best).parent if best else Path(self.trainer.log_dir))
+        if best:
+            # A stable path for the newest run's best model, next to the versioned one.
+            stable = Path(self.trainer.default_root_dir) / "best.ckpt"
+            atomic_write(stable, lambda tmp: shutil.copyfile(best, tmp))
+            print(f"\nbest checkpoint: {best}\n      copied to: {stable}")
+
+    def after_test(self):
+        self._report("test", Path(self.trainer.log_dir))
+
+    def after_validate(self):
+        self._report("val", Path(self.trainer.log_dir))
+
+    def _report(self, stage: str, out_dir: Path):
+        r = self.model.results.get(stage)
+        if not r or getattr(self, "_reported", None) == id(r):
+            return
+        self._reported = id(r)
+        print(f"\n{stage} split, clip level:\n{format_results(r)}")
+        path = out_dir / f"{stage}_metrics.json"
+        atomic_write_text(path, json.dumps(r, indent=2))
+        print(f"metrics written to {path}")
+
+    def after_predict(self):
+        """One CSV row per clip: path, true label, predicted label, confidence, per-class probability."""
+        outputs = self.trainer.predict_loop.predictions or []
+        probs = torch.cat([o["probs"] for o in outputs])
+        clip = torch.cat([o["clip"] for o in outputs])
+        items = self.datamodule.clip_items["test"]
+        names = self.model.class_names
+        out = Path(self.trainer.log_dir) / "predictions.csv"
+
+        def write(tmp):
+            with open(tmp, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["path", "true", "predicted", "confidence", *names])
+                for c, item in enumerate(items):
+                    p = probs[clip == c].numpy()
+                    idx, conf, _ = decide(p, names, self.model.rule)
+                    w.writerow([item.path, item.label, names[idx], f"{conf:.4f}",
+                                *(f"{v:.4f}" for v in p.mean(0))])
+        atomic_write(out, write)
+        print(f"predictions for {len(items)} clips written to {out}")

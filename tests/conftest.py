@@ -1,0 +1,45 @@
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+# Tests run on this machine's 2 cores; keep torch from oversubscribing them.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+REALVIDS = Path(__file__).resolve().parents[2] / "shared" / "realvids"
+
+
+def write_video(path, n_frames=20, fps=10.0, size=(64, 48), seed=0, moving=True):
+    """A tiny test video: a bright square that moves (or not) across a noisy background.
+    Frame i has mean brightness tied to i so tests can tell frames apart."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    rng = np.random.default_rng(seed)
+    vw = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+    assert vw.isOpened()
+    for i in range(n_frames):
+        f = rng.integers(0, 60, (h, w, 3), dtype=np.uint8)
+        x = int(i * (w - 10) / max(n_frames - 1, 1)) if moving else w // 2
+        f[h // 3: h // 3 + 10, x: x + 10] = 255
+        vw.write(f)
+    vw.release()
+    return path
+
+
+@pytest.fixture
+def make_video():
+    return write_video
+
+
+@pytest.fixture
+def tiny_dataset(tmp_path):
+    """root/<label>/*.mp4 with 3 classes x 4 clips."""
+    root = tmp_path / "ds"
+    for c, label in enumerate(["falling", "running", "walking"]):
+        for i in range(4):
+            write_video(root / label / f"{label}_{i}.mp4", n_frames=12 + 4 * i, fps=10, seed=10 * c + i,
+                        moving=label != "falling")
+    return root

