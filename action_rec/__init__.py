@@ -5,3 +5,9 @@ projection and a 2-layer LSTM classify the sequence.
 """
 
 __version__ = "0.1.0"
+
+import os as _os
+
+# Torch's OpenMP threads spin while waiting; on a 2-core laptop that stalls them whenever the video
+# decoding thread (or anything else) holds a core, up to 5x slower. Must be set before torch loads.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

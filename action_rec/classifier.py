@@ -23,7 +23,7 @@ FORMAT_VERSION = 1  # bump when a checkpoint's hyper-parameters change meaning
 class ActionClassifier(L.LightningModule):
     def __init__(self, class_names: list[str] | None = None, feature_dim: int | None = None,
                  data_spec: dict | None = None, proj_dim: int = 512, hidden: int = 256,
-                 dropout: float = 0.3, lr: float = 2e-3, weight_decay: float = 0.05,
+                 dropout: float = 0.3, motion_features: bool = True, lr: float = 2e-3, weight_decay: float = 0.05,
                  label_smoothing: float = 0.05, class_weights: list[float] | None = None,
                  balanced_loss: bool = False, fall_class: str = "falling",
                  fall_threshold: float = 0.5, fall_k: int = 2,
@@ -34,6 +34,7 @@ class ActionClassifier(L.LightningModule):
                 saved in the checkpoint so inference needs no config.
             proj_dim: width of the learned projection feeding the LSTM.
             hidden: LSTM hidden size (2 layers).
+            motion_features: also feed each frame's feature change from the previous frame.
             class_weights: per-class loss weights, in class_names order.
             balanced_loss: weight the loss by inverse training-class frequency instead.
             fall_class, fall_threshold, fall_k: the clip rule (see decision.py).
@@ -45,7 +46,7 @@ class ActionClassifier(L.LightningModule):
         self.save_hyperparameters()
         self.class_names = list(class_names)
         self.rule = FallRule(fall_class, fall_threshold, fall_k, fall_k)
-        self.net = ActionLSTM(feature_dim, len(class_names), proj_dim, hidden, 2, dropout)
+        self.net = ActionLSTM(feature_dim, len(class_names), proj_dim, hidden, 2, dropout, motion_features)
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         if weights is not None and len(weights) != len(class_names):
             raise ValueError(f"class_weights has {len(weights)} values for {len(class_names)} classes")

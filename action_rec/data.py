@@ -41,9 +41,9 @@ def take(feats: np.ndarray, idx: np.ndarray) -> np.ndarray:
 
 class TrainWindows(Dataset):
     def __init__(self, clips: list[tuple[np.ndarray, int]], window: int, per_clip: int, augment: bool,
-                 feature_std: np.ndarray | None = None):
+                 feature_std: np.ndarray | None = None, noise: float = 0.1):
         self.clips, self.window, self.per_clip, self.augment = clips, window, per_clip, augment
-        self.noise = None if feature_std is None else torch.as_tensor(0.1 * feature_std)
+        self.noise = None if feature_std is None else torch.as_tensor(noise * feature_std)
 
     def __len__(self):
         return len(self.clips) * self.per_clip
@@ -101,7 +101,8 @@ class ActionDataModule(L.LightningDataModule):
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
-                 extract_batch_size: int = 32, device: str = "cpu", num_workers: int = 0,
+                 feature_noise: float = 0.1,
+                 extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
                  progress: bool = True):
         """
         Args:
@@ -117,7 +118,10 @@ class ActionDataModule(L.LightningDataModule):
                 explicit split; group_pattern is a regex on the file stem whose first group ties clips
                 of one source together.
             windows_per_clip: random training windows drawn per clip and epoch.
+            extract_batch_size: frames per backbone call when extracting (default: the backbone's).
             augment: feature-level augmentation for training (speed jitter, dropped frames, noise).
+            feature_noise: std of the Gaussian noise added to training features, in units of each
+                feature's standard deviation over the training set.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -188,7 +192,7 @@ class ActionDataModule(L.LightningDataModule):
 
     def train_dataloader(self):
         ds = TrainWindows(self.clips["train"], self.hparams.window, self.hparams.windows_per_clip,
-                          self.hparams.augment, self.feature_std)
+                          self.hparams.augment, self.feature_std, self.hparams.feature_noise)
         return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=True, drop_last=False,
                           num_workers=self.hparams.num_workers)
 

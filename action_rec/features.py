@@ -98,23 +98,26 @@ class ExtractReport:
         return s
 
 
-def extract_video(backbone, video, fps: float, batch_size: int = 32) -> tuple[np.ndarray, np.ndarray]:
-    """Features of every sampled frame of one video, batched through the backbone while a background
-    thread decodes the next frames."""
-    feats, times, batch = [], [], []
-    for t, frame in prefetch(iter_sampled(video, fps), size=2 * batch_size):
-        batch.append(frame)
+def extract_video(backbone, video, fps: float, batch_size: int | None = None,
+                  chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every sampled frame of one video, through the backbone `chunk` frames at a time while
+    a background thread decodes the next ones. batch_size=None: the backbone's own best batch size
+    (small batches keep activations in the CPU's cache: 3x faster than 32 at 224 px here)."""
+    kw = {} if batch_size is None else {"batch_size": batch_size}
+    feats, times, frames = [], [], []
+    for t, frame in prefetch(iter_sampled(video, fps), size=2 * chunk):
+        frames.append(frame)
         times.append(t)
-        if len(batch) == batch_size:
-            feats.append(backbone.embed(batch, batch_size=batch_size))
-            batch = []
-    if batch:
-        feats.append(backbone.embed(batch, batch_size=batch_size))
+        if len(frames) == chunk:
+            feats.append(backbone.embed(frames, **kw))
+            frames = []
+    if frames:
+        feats.append(backbone.embed(frames, **kw))
     return np.concatenate(feats), np.asarray(times)
 
 
 def extract(videos: Sequence[str | os.PathLike], backbone, fps: float, cache_root: str | os.PathLike,
-            batch_size: int = 32, progress: bool = True) -> tuple[FeatureCache, ExtractReport]:
+            batch_size: int | None = None, progress: bool = True) -> tuple[FeatureCache, ExtractReport]:
     """Extract every video not yet in the cache. A bad video is reported and skipped, never fatal."""
     cache = FeatureCache(cache_root, backbone.identity(), fps)
     cache.write_meta()

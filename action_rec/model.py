@@ -9,29 +9,37 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-State = tuple[torch.Tensor, torch.Tensor]  # (h, c), each (num_layers, B, hidden)
+# Streaming state: the LSTM's (h, c), each (num_layers, B, hidden), and the previous frame's features.
+State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class ActionLSTM(nn.Module):
     def __init__(self, feature_dim: int, num_classes: int, proj_dim: int = 512, hidden: int = 256,
-                 num_layers: int = 2, dropout: float = 0.3):
+                 num_layers: int = 2, dropout: float = 0.3, motion: bool = True):
         super().__init__()
+        self.motion = motion
+        # A pooled frame feature is mostly background; its change from the previous frame is mostly the
+        # person moving. Feeding both lets the LSTM use motion without learning to subtract from little data.
+        in_dim = 2 * feature_dim if motion else feature_dim
         # The projection is learned so any backbone width maps to the same 512-d LSTM input; LayerNorm
         # after it because backbones' feature scales differ by orders of magnitude.
-        self.proj = nn.Identity() if feature_dim == proj_dim else nn.Linear(feature_dim, proj_dim)
+        self.proj = nn.Identity() if in_dim == proj_dim else nn.Linear(in_dim, proj_dim)
         self.norm = nn.LayerNorm(proj_dim)
         self.drop = nn.Dropout(dropout)
         self.lstm = nn.LSTM(proj_dim, hidden, num_layers=num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
         self.head = nn.Linear(hidden, num_classes)
 
-    def embed(self, feats: torch.Tensor) -> torch.Tensor:
+    def embed(self, feats: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, D) -> (B, T, proj_dim); `prev` (B, D) is the frame before feats[:, 0], if any."""
+        if self.motion:
+            before = torch.cat([(feats[:, :1] if prev is None else prev[:, None]), feats[:, :-1]], 1)
+            feats = torch.cat([feats, feats - before], -1)
         return self.drop(torch.relu(self.norm(self.proj(feats))))
 
-    def forward(self, feats: torch.Tensor, state: State | None = None, all_steps: bool = False
-                ) -> torch.Tensor:
+    def forward(self, feats: torch.Tensor, all_steps: bool = False) -> torch.Tensor:
         """feats (B, T, feature_dim) -> logits (B, C) after the last frame, or (B, T, C) if all_steps."""
-        out, _ = self.lstm(self.embed(feats), state)
+        out, _ = self.lstm(self.embed(feats))
         return self.head(out if all_steps else out[:, -1])
 
     def step(self, feat_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
@@ -39,5 +47,6 @@ class ActionLSTM(nn.Module):
 
         Constant work per frame; running T steps from state=None equals forward() on the T frames.
         """
-        out, state = self.lstm(self.embed(feat_t.unsqueeze(1)), state)
-        return self.head(out[:, 0]), state
+        hc, prev = (None, None) if state is None else ((state[0], state[1]), state[2])
+        out, (h, c) = self.lstm(self.embed(feat_t[:, None], prev), hc)
+        return self.head(out[:, 0]), (h, c, feat_t)

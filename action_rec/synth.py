@@ -3,8 +3,14 @@
 Each clip is one person (see `synth_body`) placed in a 3D world and filmed by a pinhole camera, so
 distance, oblique headings, approaching/receding and lying bodies are foreshortened consistently.
 Everything a real camera varies is randomised per clip from its seed: background (rooms with
-perspective floors and furniture, outdoor grounds, blurred real photos), lighting, framing, panning,
-shake, blur, sensor noise, compression, occluders, frame rate and length.
+perspective floors and furniture, outdoor grounds, real photos as a far backdrop or window view,
+always above a floor the person stands on), lighting, lens, framing, panning, shake, blur, sensor
+noise, compression, occluders, frame rate and length.
+
+Every clip is learnable: the framing is checked on the exact projection that gets rendered, so the
+whole body is in view (every frame of a tracking shot, treadmill or fall; >= 92% of a static shot of
+someone walking/running through it, whose clip is cut short rather than losing the person) and the
+person is 27..87% of the frame height (see SIZE_RANGE; plan_clip(...).camera has the per-frame boxes).
 """
 
 from __future__ import annotations
@@ -32,124 +38,328 @@ TAU = 2 * math.pi
 
 
 # ------------------------------------------------------------------------------------------ camera
+# Framing rules every clip obeys (checked on the exact projection that is rendered, see _frame_check):
+VIS_STATIC = 0.92  # a static camera may see a walker/runner enter or leave at the very start/end
+SIZE_RANGE = (0.27, 0.87)  # standing height / frame height while the person is in view
+SIZE_NEVER = 0.25  # no frame of a clip shows the person smaller than this
+MIN_STATIC_S = 2.2  # a static shot of someone crossing the view may be cut this short (>= one 2 s window)
+ATTEMPTS = 40
+ZOOM_STATIC = 0.5  # odds of a long lens on a static camera (any class): far-away walkers stay in view
+
+
+def _person_size(rng):
+    """Standing height / frame height at the reference time: mostly 0.45..0.85, sometimes farther."""
+    return rng.uniform(0.45, 0.85) if rng.random() < 0.85 else rng.uniform(0.3, 0.45)
+
+
+def _lens(rng, W, H, zoom=0.3):
+    """Focal length (px): phone/CCTV wide angles, or (odds `zoom`) a zoomed-in, long lens."""
+    fov = rng.uniform(55, 80) if rng.random() >= zoom else rng.uniform(18, 55)  # on the long side
+    return (max(W, H) / 2) / math.tan(math.radians(fov) / 2)
+
+
+def _heading(rng, wide=80.0):
+    """Angle between the walking direction and the image plane (0 = side-on, +-90 = along the axis)."""
+    if rng.random() < 0.45:
+        return math.radians(rng.uniform(-20, 20))
+    return math.radians(rng.choice([-1, 1]) * rng.uniform(20, wide))
+
+
+def _axes(psi, sgn):
+    """Camera-plane (X, Z) directions of the ground frame's travel (x) and lateral (z) axes."""
+    return np.array([sgn * math.cos(psi), math.sin(psi)]), np.array([-math.sin(psi), sgn * math.cos(psi)])
+
+
+def _to_camera(ground, h, lat, anchor, x0, z0):
+    """Ground-frame points (..., 3) -> camera X, Z with `anchor` (ground x, z) placed at (x0, z0)."""
+    dx, dz = ground[..., 0] - anchor[0], ground[..., 2] - anchor[1]
+    return x0 + dx * h[0] + dz * lat[0], z0 + dx * h[1] + dz * lat[1]
+
+
+def _horizon(rng, f, c, Y, Z, r, H, my, rows=None):
+    """A horizon row that keeps head and feet in the frame (None if the person is too tall for it).
+
+    The camera looks level; tilting up/down is a shift of the horizon row y_h (row = y_h + f(c-Y)/Z).
+    Feet mostly land in the lower part of the frame, as in footage filmed at eye or chest height.
+    """
+    sel = slice(None) if rows is None else rows
+    top = (f * (c - (Y[sel] + r)) / Z[sel]).min()
+    bot = (f * (c - (Y[sel] - r)) / Z[sel]).max()
+    lo, hi = my - top, H - my - bot
+    if lo > hi:
+        return None
+    feet = f * c / np.median(Z[sel][:, P["pelvis"]])
+    return float(np.clip(rng.uniform(0.72, 0.97) * H - feet, lo, hi))
+
+
+def _chord(d, k, bw, za, zb, L):
+    """Where a straight path of length L in direction d fits inside the view wedge.
+
+    The region is {za <= z <= zb, |x| <= k z - bw} in the camera's top view: x within the image
+    (half-angle atan k) with the body's half width bw to spare, z within the allowed person sizes.
+    Returns (offsets o along the normal, start s_lo, end s_hi of each chord) for chords >= L, or
+    else the longest chord's length.
+    """
+    za = max(za, bw / k * 1.0001)
+    if zb <= za:
+        return 0.0
+    nrm = np.array([-d[1], d[0]])
+    A = np.array([[0.0, -1.0], [0.0, 1.0], [1.0, -k], [-1.0, -k]])
+    b = np.array([-za, zb, -bw, -bw])
+    verts = np.array([[k * za - bw, za], [bw - k * za, za], [k * zb - bw, zb], [bw - k * zb, zb]])
+    proj = verts @ nrm
+    o = np.linspace(proj.min(), proj.max(), 66)[1:-1]
+    ad, an = A @ d, A @ nrm
+    rhs = b[None, :] - o[:, None] * an[None, :]
+    lim = np.divide(rhs, ad[None, :], out=np.zeros_like(rhs), where=np.abs(ad[None, :]) > 1e-12)
+    never = (np.abs(ad)[None, :] <= 1e-12) & (rhs < 0)
+    lo = np.where(ad[None, :] < -1e-12, lim, -np.inf).max(1)
+    hi = np.where(ad[None, :] > 1e-12, lim, np.inf).min(1)
+    hi = np.where(never.any(1), -np.inf, hi)
+    keep = hi - lo >= L
+    return (o[keep], lo[keep], hi[keep]) if keep.any() else (hi - lo).max(initial=0.0)
+
+
+def _frame_check(cam, radii):
+    """Per-frame whole-body-in-view flags and person size (standing height / frame height)."""
+    W, H, f = cam["W"], cam["H"], cam["f"]
+    us, vs = W / 2 + f * cam["X"] / cam["Z"] - cam["shift"][:, None], \
+        cam["y_h"] + f * (cam["c"] - cam["Y"]) / cam["Z"] - cam["dy"][:, None]
+    rads = radii[None] * f / cam["Z"]
+    box = np.stack([(us - rads).min(1), (vs - rads).min(1), (us + rads).max(1), (vs + rads).max(1)], 1)
+    inside = (box[:, 0] >= 1) & (box[:, 1] >= 1) & (box[:, 2] <= W - 1) & (box[:, 3] <= H - 1) \
+        & (cam["Z"].min(1) > 0.05)
+    size = f / (np.maximum(cam["Z"][:, P["pelvis"]], 1e-3) * H)
+    return us, vs, rads, box, inside, size
+
+
 def _plan_camera(rng, action, motion, W, H, times):
     """Place the person's ground frame in the world and choose the camera; returns a dict.
 
-    Camera modes are drawn with similar odds for every class (as far as the action allows), so
+    Camera modes are drawn with the same odds for every class (as far as the action allows), so
     that neither a scrolling background nor the person's size gives the class away: tracking shot
-    (dolly or tripod pan), static camera (the path is framed to cross the view), treadmill (static
+    (dolly or tripod pan), static camera (the path is framed to stay in view), treadmill (static
     camera, the person moves in place) and, on top of any of them, hand-held drift and shake.
+    Every candidate framing is checked on the exact projection that gets rendered: the whole body
+    in view (all frames; >= VIS_STATIC for someone crossing a static view) at a size in SIZE_RANGE.
+    A static shot that cannot hold a fast walker/runner long enough is cut shorter (>= MIN_STATIC_S)
+    or, failing that, becomes a tracking shot. cam["n"] is the number of frames to render.
     """
     u = rng.uniform
-    n = len(times)
     ground = np.stack([motion.points(t) for t in times])  # (n, points, 3) in the ground frame
-    track = (action != "falling" or motion.walk_pre) and rng.random() < (0.5 if action == "falling" else 0.35)
-    treadmill = action != "falling" and not track and rng.random() < 0.15
-    if treadmill:  # the belt carries the feet back; the pelvis stays put
+    if action == "falling":
+        mode = "track" if motion.walk_pre and rng.random() < 0.65 else "static"
+    else:
+        r = rng.random()
+        mode = "track" if r < 0.35 else "treadmill" if r < 0.47 else "static"
+    if mode == "treadmill":  # the belt carries the feet back; the pelvis stays put
         ground[..., 0] -= np.array([motion.travel(t) for t in times])[:, None]
-    cam = _place_path(rng, action, motion, ground, W, H, times, track, treadmill)
-    f, X, Z = cam["f"], cam["X"], cam["Z"]
-    # the far edge of the floor (wall or skyline) lies somewhere behind the person
-    cam["indoor"] = indoor = rng.random() < 0.6
-    cam["z_b"] = z_b = cam["zmax"] * (u(1.1, 2.5) if indoor else u(2.5, 12))
-    cam["belt"] = None
-    if treadmill:  # belt outline on the floor under the person (world x, z of its corners)
-        h, lat = cam["heading"]
-        x0, z0 = X[0, P["pelvis"]], Z[0, P["pelvis"]]
-        cam["belt"] = np.array([(x0 + a * h[0] + b * lat[0], z0 + a * h[1] + b * lat[1])
-                                for a, b in ((-0.55, -0.22), (0.6, -0.22), (0.6, 0.22), (-0.55, 0.22))])
-    yaw, dolly = np.zeros(n), np.zeros(n)
-    if cam["track"]:  # follow the person, who drifts slowly across the view; the background scrolls
-        Xp, Zp = X.mean(1), Z.mean(1)
-        screen = cam["u_ref"] + u(-0.3, 0.3) * W * (times - times[cam["i_ref"]]) / (times[-1] + 1e-6)
-        if rng.random() < 0.6:  # dolly/tracking vehicle: the camera travels along (size stays put)
-            dolly = Xp - (screen - W / 2) * Zp / f
-            X = X - dolly[:, None]
-        else:  # tripod pan: the camera turns (the person shrinks as they move away)
-            yaw = np.arctan2(Xp, Zp) - np.arctan((screen - W / 2) / f)
-    if rng.random() < 0.3:  # hand-held: slow wandering of the view direction
-        yaw += u(0.01, 0.06) * np.sin(2 * np.pi * u(0.1, 0.5) * times + u(0, 6.3))
-    if yaw.any():
-        cy, sy = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
-        X, Z = X * cy - Z * sy, X * sy + Z * cy
-    shake = np.zeros((n, 2))
+    dolly_shot = rng.random() < 0.6  # tracking: a dolly/vehicle travels along, else a tripod pans
+    indoor = rng.random() < 0.6
+    back = u(1.1, 2.5) if indoor else u(2.5, 12)  # far edge of the floor (wall, skyline) / farthest body point
+    # hand-held wander of the view direction (amplitude in px) and shake, drawn once
+    wander = (u(0.01, 0.06) * 0.8 * max(W, H), u(0.1, 0.5), u(0, 6.3)) if rng.random() < 0.3 else None
+    shake = np.zeros((len(times), 2))
     if rng.random() < 0.5:  # small camera shake: two sines per axis
         a = u(0.5, 3.0)
         for k in range(2):
             fr, ph = u(0.5, 3, 2), u(0, 6.3, 2)
             shake[:, k] = a * (np.sin(TAU * fr[0] * times + ph[0]) + 0.5 * np.sin(TAU * fr[1] * times + ph[1]))
+    cam, tries, static_failed = None, 0, False
+    jitter = np.abs(shake[:, 0]).max() + (wander[0] if wander else 0.0)
+    if mode == "static" and action != "falling":
+        for tries in range(1, ATTEMPTS + 1):
+            cam = _static_walk(rng, motion, ground, W, H, times, tries - 1, jitter)
+            cam = cam and _finish(cam, rng, motion, ground, times, wander, shake, back, W, H)
+            if cam is not None:
+                break
+        else:  # no static framing holds this walker/runner: follow them instead
+            mode, static_failed = "track", True
+    for attempt in range(ATTEMPTS if cam is None else 0):
+        tries += 1
+        cam = _finish(_place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, motion.radii, jitter), rng,
+                      motion, ground, times, wander, shake, back, W, H)
+        if cam is not None:
+            break
+    if cam is None:  # last resort: steady camera, person centred and sized to fit, a few headings
+        mode = "static" if action == "falling" and mode == "static" else "track"
+        for k, psi in enumerate((0, 30, 60, 75, 85, -30, -60, -75, -85)):
+            cam = _finish(_place(rng, action, mode, True, ground, W, H, times, -1, motion.radii, jitter,
+                                 math.radians(psi)), rng, motion, ground, times, None, np.zeros_like(shake), back, W,
+                          H, strict=k < 8)
+            if cam is not None:
+                break
+        cam["fallback"] = True
+    # mode: "static" | "treadmill" | "track"; the rest is for inspection (how hard framing was)
+    cam.update(indoor=indoor, mode=mode, belt=None, attempts=tries, static_failed=static_failed,
+               cut=cam["n"] < len(times))
+    if mode == "treadmill":  # belt outline on the floor under the person (world x, z of its corners)
+        h, lat = cam["heading"]
+        x0, z0 = cam["X0"][P["pelvis"]], cam["Z0"][P["pelvis"]]
+        cam["belt"] = np.array([(x0 + a * h[0] + b * lat[0], z0 + a * h[1] + b * lat[1])
+                                for a, b in ((-0.55, -0.22), (0.6, -0.22), (0.6, 0.22), (-0.55, 0.22))])
+    return cam
+
+
+def _static_walk(rng, motion, ground, W, H, times, attempt, jitter):
+    """Static camera, person crossing: put the whole path (or >= VIS_STATIC of it) inside the view.
+
+    Draws a size, heading and lens; if the path does not fit, zooms in (a longer lens from farther
+    away holds more of a path that runs towards/away from the camera) and/or cuts the clip down to
+    MIN_STATIC_S (a real static shot lasts while the person is in view). Later attempts draw smaller
+    sizes. Returns a partial camera dict, or None if this size/heading cannot hold the path.
+    """
+    u = rng.uniform
+    f0 = _lens(rng, W, H, ZOOM_STATIC)
+    s = max(_person_size(rng) * 0.985 ** attempt, 0.3)
+    band = (max(SIZE_RANGE[0], s / 1.35), min(SIZE_RANGE[1], s * 1.7))
+    psi, sgn = _heading(rng, 85.0), rng.choice([-1.0, 1.0])
+    h, lat = _axes(psi, sgn)
+    pel = ground[:, P["pelvis"]]
+    rel = ground - pel[:, None]
+    bw = float(np.max(np.abs(rel[..., 0] * h[0] + rel[..., 2] * lat[0]) + motion.radii[None]))
+    mx = 4 + 0.02 * W + jitter  # pixels to spare at the sides
+    travel = np.hypot(pel[:, 0] - pel[0, 0], pel[:, 2] - pel[0, 2])
+    n, n_min = len(times), int(math.ceil(MIN_STATIC_S / (times[1] - times[0])))
+    out = u(0, 1 - VIS_STATIC - 0.02) if rng.random() < 0.5 else 0.0  # enters/leaves at an end
+    half = math.atan((max(W, H) / 2) / f0)
+    fit = None
+    # zoom in (relative half field of view) to hold the whole path; else also cut the clip short
+    for zoom, may_cut in ((1.0, False), (0.6, False), (0.35, False), (1.0, True), (0.6, True), (0.35, True),
+                          (0.2, True)):
+        f = (max(W, H) / 2) / math.tan(max(half * zoom, math.radians(4)))
+        k, za, zb = (W / 2 - mx) / f, f / (band[1] * H), f / (band[0] * H)
+        fit, cut = _chord(h, k, bw, za, zb, travel[-1] * (1 - out)), n
+        if may_cut and not isinstance(fit, tuple) and fit > 0:  # cut to what the longest chord holds
+            cut = int(np.searchsorted(travel, fit * 0.98 / (1 - out), side="right"))
+            fit = _chord(h, k, bw, za, zb, travel[cut - 1] * (1 - out)) if cut >= n_min else None
+        if isinstance(fit, tuple):
+            break
+    if not isinstance(fit, tuple):
+        return None
+    L = travel[cut - 1]
+    o, lo, hi = fit
+    # among the placements that fit, prefer those that show the person at the drawn size mid-path
+    nz, dz, z_s = h[0], h[1], f / (s * H)
+    free = hi - L * (1 - out)  # the path may start anywhere in [lo, free]
+    s0 = np.clip((z_s - o * nz) / dz - L / 2 if abs(dz) > 1e-6 else (lo + free) / 2, lo, free)
+    dev = np.abs(o * nz + (s0 + L / 2) * dz - z_s)
+    j = rng.choice(np.flatnonzero(dev <= dev.min() + 0.1 * z_s))
+    s0 = s0[j] + (free[j] - lo[j]) * u(-0.15, 0.15)
+    s0 = float(np.clip(s0, lo[j], free[j]))
+    if rng.random() < 0.5:  # the part out of view is at the start (walks in) or at the end (leaves)
+        s0 -= out * L
+    start = o[j] * np.array([-h[1], h[0]]) + s0 * h
+    X, Z = _to_camera(ground[:cut], h, lat, pel[0, [0, 2]], *start)
+    return dict(f=f, c=u(0.45, 1.5), X=X, Z=Z, heading=(h, lat), n=cut, vis=VIS_STATIC, psi=psi)
+
+
+def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, jitter, psi_last=0.0):
+    """Tracking shots, treadmill and falls: a person-centred framing at a random size and heading.
+
+    The size is capped so the widest pose fits across the frame; a tracking shot keeps the person
+    at a screen position that drifts slowly (within what the frame leaves to spare).
+    attempt < 0: the last-resort framing (heading psi_last, medium lens, no drift). A lens is
+    lengthened where needed so that approaching/receding stays within SIZE_RANGE.
+    """
+    u = rng.uniform
+    n = len(times)
+    fallback = attempt < 0
+    f = _lens(rng, W, H, ZOOM_STATIC if mode != "track" else 0.3)
+    s = _person_size(rng)
+    psi = _heading(rng, 80.0 if mode == "static" else 50.0)
+    sgn = rng.choice([-1.0, 1.0])
+    if fallback:
+        f = (max(W, H) / 2) / math.tan(math.radians(65) / 2)
+        psi = psi_last
+    h, lat = _axes(psi, sgn)
+    pel = ground[:, P["pelvis"]]
+    mx = 4 + 0.02 * W + jitter
+    if action == "falling" and mode == "static":  # frame the whole event: start, fall and lying body
+        i_ref = n - 1
+        flat = ground.reshape(-1, 3)
+        lo, hi = flat[:, [0, 2]].min(0), flat[:, [0, 2]].max(0)
+        anchor = (lo + hi) / 2
+        dx = (flat[:, 0] - anchor[0]) * h[0] + (flat[:, 2] - anchor[1]) * lat[0]
+        bw = float(np.max(np.abs(dx) + np.tile(radii, n)))
+        dz = (flat[:, 0] - anchor[0]) * h[1] + (flat[:, 2] - anchor[1]) * lat[1]
+    else:
+        i_ref = int(u(0.25, 0.75) * (n - 1)) if mode == "track" else int(u(0.3, 0.7) * (n - 1))
+        anchor = pel[i_ref, [0, 2]]
+        rel = ground - pel[:, None]
+        bw = float(np.max(np.abs(rel[..., 0] * h[0] + rel[..., 2] * lat[0]) + radii[None]))
+        dz = (pel[:, 0] - anchor[0]) * h[1] + (pel[:, 2] - anchor[1]) * lat[1]
+    s = min(s, 0.95 * (W / 2 - mx) / (bw * H))  # the widest pose fits across the frame
+    if fallback:
+        s = max(min(s, 0.6), SIZE_RANGE[0] + 0.03)
+    # whatever comes closer / goes farther than the anchor must stay within SIZE_RANGE: if needed,
+    # film from farther away with a longer lens (z_ref = f / (s H))
+    lo_s, hi_s = SIZE_RANGE[0] + 0.01, SIZE_RANGE[1] - 0.02
+    near = -dz.min() / (1 - s / hi_s) if dz.min() < 0 and s < hi_s else 0.0
+    far = dz.max() / (s / lo_s - 1) if dz.max() > 0 and s > lo_s else (0.0 if dz.max() <= 0 else np.inf)
+    f = min(max(f, 1.05 * max(near, far) * s * H), (max(W, H) / 2) / math.tan(math.radians(3)))
+    slack = max(W / 2 - mx - bw * s * H, 0.0)  # how far off-centre the person may be (px)
+    screen = W / 2 + slack * u(-0.9, 0.9, 2) * (0.0 if fallback else 1.0)  # at the start and the end
+    if mode == "track":  # drifts by at most 0.3 W over the clip
+        screen[1] = np.clip(screen[1], screen[0] - 0.3 * W, screen[0] + 0.3 * W)
+        screen = screen[0] + (screen[1] - screen[0]) * times / (times[-1] + 1e-6)
+    else:
+        screen = np.full(n, screen[0])
+    z_ref = f / (s * H)
+    X, Z = _to_camera(ground, h, lat, anchor, (screen[i_ref] - W / 2) * z_ref / f, z_ref)
+    cam = dict(f=f, c=u(0.45, 1.5), X=X, Z=Z, heading=(h, lat), n=n, vis=1.0, psi=psi)
+    if mode == "track":  # follow the person; the background scrolls
+        Xp, Zp = X[:, P["pelvis"]], Z[:, P["pelvis"]]
+        if dolly_shot:  # dolly/tracking vehicle: the camera travels along (size stays put)
+            cam["dolly"] = Xp - (screen - W / 2) * Zp / f
+            cam["X"] = X - cam["dolly"][:, None]
+        else:  # tripod pan: the camera turns (the person shrinks as they move away)
+            cam["yaw"] = np.arctan2(Xp, Zp) - np.arctan((screen - W / 2) / f)
+    return cam
+
+
+def _finish(cam, rng, motion, ground, times, wander, shake, back, W, H, strict=True):
+    """Add pan/hand-held rotation, shake, horizon and background scroll; None if the framing fails."""
+    n, f = cam["n"], cam["f"]
+    times, shake = times[:n], shake[:n]
+    yaw = cam.pop("yaw", np.zeros(n))
+    dolly = cam.pop("dolly", np.zeros(n))
+    if wander is not None:  # hand-held: slow wandering of the view direction
+        a, fr, ph = wander
+        yaw = yaw + a / f * np.sin(TAU * fr * times + ph)
+    X, Z = X0, Z0 = cam["X"], cam["Z"]  # X0, Z0: in the world (before the camera turns)
+    if yaw.any():
+        cy, sy = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+        X, Z = X * cy - Z * sy, X * sy + Z * cy
+    if Z.min() <= 0.05:
+        return None
+    Y = ground[:n, :, 1]
+    my = 2 + np.abs(shake[:, 1]).max()
+    cx = np.abs(cam["X"][:, P["pelvis"]] / cam["Z"][:, P["pelvis"]] * f)  # without rotation
+    rows = np.flatnonzero(cx < W / 2) if cam["vis"] < 1 else None
+    y_h = _horizon(rng, f, cam["c"], Y, Z, motion.radii[None], H, my, rows)
+    if y_h is None:
+        if strict:
+            return None
+        y_h = H * 0.95 - f * cam["c"] / np.median(Z[:, P["pelvis"]])
+    z_b = Z.max() * back
     # The background is a strip that scrolls by f*yaw (plus shake, plus the dolly's parallax at the
     # backdrop's distance); `off` is its integer crop offset, `shift` what the person moves with it.
     # Under a dolly the floor needs per-row parallax (see _dolly_floor).
     scroll = f * yaw + f * dolly / z_b
     off = np.round(scroll + shake[:, 0]).astype(int)
-    cam.update(X=X, Z=Z, Y=ground[..., 1], off=off, dy=np.round(shake[:, 1]).astype(int), shift=off - scroll,
-               yaw_px=f * yaw, dolly=dolly if dolly.any() else None,
-               pan_speed=float(np.abs(np.diff(scroll)).mean()) if n > 1 else 0.0)
+    cam.update(X=X, Z=Z, Y=Y, y_h=y_h, z_b=z_b, zmax=float(Z.max()), zmin=float(Z.min()), off=off,
+               dy=np.round(shake[:, 1]).astype(int), shift=off - scroll, yaw_px=f * yaw,
+               dolly=dolly if dolly.any() else None, track=bool(yaw.any() or dolly.any()),
+               pan_speed=float(np.abs(np.diff(scroll)).mean()) if n > 1 else 0.0, W=W, H=H,
+               X0=X0[0], Z0=Z0[0])
+    us, vs, rads, box, inside, size = _frame_check(cam, motion.radii)
+    ok = inside.mean() >= cam["vis"] and size.min() >= SIZE_NEVER and inside.any() and \
+        SIZE_RANGE[0] - 0.01 <= size[inside].min() and size[inside].max() <= SIZE_RANGE[1] + 0.03
+    if strict and not ok:
+        return None
+    cam.update(us=us, vs=vs, rads=rads, box=box, inside=inside, size=size, frac=float(np.median(size)))
     return cam
-
-
-def _place_path(rng, action, motion, ground, W, H, times, track, treadmill):
-    """Choose lens, distance, camera height and heading so the action is framed sensibly."""
-    u = rng.uniform
-    n = len(times)
-    f = (max(W, H) / 2) / math.tan(math.radians(u(55, 80)) / 2)  # field of view on the long side
-    frac = frac_drawn = u(0.35, 0.8)  # person height / frame height at the reference time
-    c = u(0.45, 1.5)  # camera height in person heights
-    ground_row = u(0.76, 0.97) * H  # where the feet are at the reference time
-    psi = math.radians(u(-15, 15) if rng.random() < 0.5 else rng.choice([-1, 1]) * u(15, 60))
-    sgn = rng.choice([-1.0, 1.0])
-    if action == "falling":  # frame the whole event: where it starts and where the body ends up
-        i_ref, u_ref = n - 1, u(0.4, 0.6) * W
-        anchor = (ground[0].mean(0) + ground[-1].mean(0)) / 2
-    else:  # a static camera sees the person cross the middle of the view mid-clip
-        i_ref = int(u(0.25, 0.75) * (n - 1)) if track or treadmill else int(u(0.4, 0.6) * (n - 1))
-        u_ref = u(0.25, 0.75) * W if track or treadmill else u(0.4, 0.6) * W
-        anchor = ground[i_ref, P["pelvis"]] * np.array([1.0, 0.0, 0.0])
-    vis = 0.5 if action == "running" else 0.6  # a static camera must see the person this often
-    if action != "falling" and not (track or treadmill):
-        # a static camera only sees part of the path: stay roughly side-on and step back far enough
-        lim = math.radians(20 if action == "running" else 30)
-        psi = min(max(psi, -lim), lim)
-        path = motion.speed * times[-1] * math.cos(psi)
-        frac = max(0.18, min(frac, 0.95 * W / (H * vis * max(path, 1e-3))))
-    psi0 = psi
-    for attempt in range(24):
-        if attempt == 12 and not track and action != "falling":  # no good static framing: follow instead
-            track, frac, psi = True, frac_drawn, psi0
-        z_ref = f / (frac * H)
-        y_h = ground_row - c * frac * H  # horizon row (often above the frame: the camera looks down)
-        h = np.array([sgn * math.cos(psi), math.sin(psi)])
-        lat = np.array([-math.sin(psi), sgn * math.cos(psi)])
-        x_ref = (u_ref - W / 2) * z_ref / f
-        X = x_ref + (ground[..., 0] - anchor[0]) * h[0] + (ground[..., 2] - anchor[2]) * lat[0]
-        Z = z_ref + (ground[..., 0] - anchor[0]) * h[1] + (ground[..., 2] - anchor[2]) * lat[1]
-        zmin, zmax = Z.min(), Z.max()
-        head_row, feet_row = y_h + f * (c - 1) / zmin, y_h + f * c / zmin  # when closest
-        too_close = zmin < f / (0.95 * H) or feet_row > 1.1 * H or head_row < -0.06 * H
-        if too_close or zmax > f / (0.15 * H):
-            if abs(psi) > math.radians(3):
-                psi *= 0.7  # walks too far towards/away from the camera
-            else:
-                frac *= 0.9 if too_close else 1.1
-            continue
-        if action == "falling":  # the fall and the lying body must be fully in view
-            uv = [(W / 2 + f * X[i] / Z[i], y_h + f * (c - ground[i, :, 1]) / Z[i]) for i in (0, -1)]
-            if all(uu.min() > 0.02 * W and uu.max() < 0.98 * W and vv.max() < 0.98 * H for uu, vv in uv) \
-                    and uv[0][1].min() > -0.02 * H:
-                break
-            psi *= 0.7
-            frac *= 0.9
-        elif not track:  # static camera: the person must be in view most of the time
-            mid = W / 2 + f * X[:, P["pelvis"]] / Z[:, P["pelvis"]]
-            if np.mean((mid > 0) & (mid < W)) >= vis:
-                break
-            frac = max(0.2, frac * 0.85)  # step back, and let the path run more obliquely
-            psi = math.copysign(min(abs(psi) + math.radians(10), math.radians(65)), psi or 1.0)
-        else:
-            break
-    return dict(f=f, c=c, y_h=y_h, X=X, Z=Z, zmin=float(zmin), zmax=float(zmax), frac=frac, psi=psi,
-                heading=(h, lat), track=track, i_ref=i_ref, u_ref=u_ref, W=W, H=H)
 
 
 # -------------------------------------------------------------------------------------- background
@@ -165,43 +375,59 @@ def _color(rng, lo=40, hi=230, sat=(0, 120)):
     return c[0, 0].astype(np.float32)
 
 
+# Parts of the shipped photos without big faces (x0, y0, x1, y1 as fractions): street fronts, the
+# blurred crowd, the flag. Photos are only ever a far backdrop, so a face there would loom over the person.
+PHOTO_REGIONS = {
+    "bus.jpg": ((0.0, 0.0, 1.0, 0.36),),
+    "zidane.jpg": ((0.0, 0.0, 0.3, 0.45), (0.0, 0.0, 0.62, 0.24), (0.88, 0.0, 1.0, 0.5)),
+    "grace_hopper.jpg": ((0.0, 0.0, 0.28, 0.55), (0.8, 0.05, 1.0, 0.5)),
+}
+
+
 @functools.lru_cache(maxsize=1)
 def _photos():
-    """Real photos shipped inside installed packages (optional; missing ones are skipped)."""
+    """Real photos shipped inside installed packages (optional; missing ones are skipped).
+
+    Returns [(image, face-free regions)]; photos not listed in PHOTO_REGIONS are used whole.
+    """
     paths = []
     for pkg, sub in (("ultralytics", ("assets",)), ("matplotlib", ("mpl-data", "sample_data"))):
         spec = importlib.util.find_spec(pkg)
         if spec and spec.origin:
             d = Path(spec.origin).parent.joinpath(*sub)
             paths += sorted(d.glob("*.jpg")) if d.is_dir() else []
-    imgs = []
+    out = []
     for p in paths:
         im = cv2.imread(str(p))
         if im is not None:
             s = 480 / max(im.shape[:2])
-            imgs.append(cv2.resize(im, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else im)
-    return imgs
+            im = cv2.resize(im, None, fx=s, fy=s, interpolation=cv2.INTER_AREA) if s < 1 else im
+            out.append((im, PHOTO_REGIONS.get(p.name, ((0.0, 0.0, 1.0, 1.0),))))
+    return out
 
 
-def _photo(rng, h, w):
-    """A crop of a real photo, mirrored/tinted/blurred so repeats are not recognisable."""
-    imgs = _photos()
-    if not imgs:
+def _photo(rng, h, w, blur=(3.0, 7.0)):
+    """An h x w backdrop from face-free crops of a real photo, mirrored/tinted/blurred (None: no photos)."""
+    photos = _photos()
+    if not photos or h < 1 or w < 1:
         return None
-    im = imgs[rng.integers(len(imgs))]
+    im, regions = photos[rng.integers(len(photos))]
+    ih, iw = im.shape[:2]
+    x0, y0, x1, y1 = regions[rng.integers(len(regions))]
+    rx, ry, rw, rh = int(x0 * iw), int(y0 * ih), max(int((x1 - x0) * iw), 2), max(int((y1 - y0) * ih), 2)
     parts, width = [], 0
     while width < w:
-        ih, iw = im.shape[:2]
-        ch = int(ih * rng.uniform(0.15, 0.5))  # small crops read as texture, not as a recognisable scene
-        cw = int(min(iw, ch * rng.uniform(0.8, 1.8) * w / max(h, 1) if width == 0 else ch * rng.uniform(0.8, 1.6)))
-        y, x = rng.integers(0, ih - ch + 1), rng.integers(0, iw - cw + 1)
+        ch = max(2, int(rh * rng.uniform(0.5, 1.0)))
+        cw = max(2, min(rw, int(ch * rng.uniform(0.8, 1.8) * (w / h if width == 0 else 1.0))))
+        y, x = ry + rng.integers(0, rh - ch + 1), rx + rng.integers(0, rw - cw + 1)
         crop = im[y:y + ch, x:x + cw]
-        crop = crop[:, ::-1] if rng.random() < 0.5 else crop
-        crop = cv2.resize(crop, (max(1, int(cw * h / ch)), h))
-        parts.append(crop)
-        width += crop.shape[1]
+        crop = crop[:, ::-1] if len(parts) % 2 else crop  # mirrored neighbours: no hard seams
+        parts.append(cv2.resize(crop, (max(1, int(round(cw * h / ch))), h), interpolation=cv2.INTER_AREA))
+        width += parts[-1].shape[1]
     out = np.concatenate(parts, 1)[:, :w].astype(np.float32)
-    out = cv2.GaussianBlur(out, (0, 0), rng.uniform(3.0, 7.0))  # out of focus: shapes and colours only
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    out = cv2.GaussianBlur(out, (0, 0), rng.uniform(*blur))  # out of focus: shapes and colours only
     return out * rng.uniform(0.75, 1.2, 3).astype(np.float32) + rng.uniform(-20, 20)
 
 
@@ -272,6 +498,19 @@ def _rect(img, x0, y0, x1, y1, col, edge=0.7):
     cv2.rectangle(img, (int(x0), int(y0)), (int(x1), int(y1)), tuple(float(v) * edge for v in col), 1)
 
 
+def _inset(rng, img, x0, y0, x1, y1):
+    """Paste a photo crop inside a frame drawn at (x0, y0)-(x1, y1), clipped to img."""
+    b = max(1, int(0.08 * min(x1 - x0, y1 - y0)))
+    x0, y0, x1, y1 = int(x0) + b, int(y0) + b, int(x1) - b, int(y1) - b
+    h, w = img.shape[:2]
+    if x1 - x0 < 3 or y1 - y0 < 3 or x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+        return
+    pic = _photo(rng, y1 - y0, x1 - x0, blur=(0.5, 2.0))
+    if pic is not None:
+        cx0, cy0 = max(x0, 0), max(y0, 0)
+        img[cy0:min(y1, h), cx0:min(x1, w)] = pic[cy0 - y0:min(y1, h) - y0, cx0 - x0:min(x1, w) - x0]
+
+
 def _backdrop(rng, img, v_b, s, indoor):
     """Wall (doors, windows, furniture, stripes) or outdoor skyline above the floor line v_b."""
     h, w = img.shape[:2]
@@ -294,6 +533,8 @@ def _backdrop(rng, img, v_b, s, indoor):
             bottom = vb - s * [0, rng.uniform(0.45, 0.6), rng.uniform(0.8, 1.1), 0, rng.uniform(0.5, 0.8)][kind]
             col = _color(rng, 20, 250, (0, 140)) if kind != 1 else np.float32([235, 215, 190]) * rng.uniform(0.7, 1.1)
             _rect(top, x, bottom - hh, x + ww, bottom, col)
+            if kind in (1, 2) and rng.random() < 0.4:  # a window view / a framed picture: a photo crop
+                _inset(rng, top, x, bottom - hh, x + ww, bottom)
             if kind == 3 and hh > 6:  # cabinet doors / shelves
                 cv2.line(top, (int(x + ww / 2), int(bottom - hh)), (int(x + ww / 2), int(bottom)),
                          tuple(float(v) * 0.6 for v in col), 1)
@@ -327,16 +568,16 @@ def _background(rng, cam, bg_w, cx):
     img = np.zeros((h, bg_w, 3), np.float32)
     indoor, z_b = cam["indoor"], cam["z_b"]
     v_b = cam["y_h"] + cam["f"] * cam["c"] / z_b  # camera row of the floor's far edge
-    kind = rng.choice(["scene", "photo_wall", "photo_full", "plain"], p=[0.65, 0.17, 0.06, 0.12])
-    photo = _photo(rng, h, bg_w) if kind in ("photo_wall", "photo_full") else None
-    if kind == "photo_full" and photo is not None:
-        return photo, None, v_b
+    # a photo is only ever the far backdrop above the floor line (a window view, a distant street)
+    kind = rng.choice(["scene", "photo", "plain"], p=[0.68, 0.2, 0.12])
+    top = int(np.clip(math.ceil(v_b + MARGIN), 0, h))  # rows above the floor
+    photo = _photo(rng, top, bg_w) if kind == "photo" else None
     if kind == "plain":
         c1, c2 = _color(rng, 20, 240), _color(rng, 20, 240)
         a = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         img[:] = c1 * (1 - a) + c2 * a + _noise(rng, h, bg_w, rng.uniform(8, 60), 3) * rng.uniform(3, 20)
     elif photo is not None:
-        img[:] = photo
+        img[:top] = photo
     else:
         _backdrop(rng, img, v_b + MARGIN, cam["f"] / z_b, indoor)
     floor = _floor(rng, cam, indoor)
@@ -427,6 +668,7 @@ class ClipPlan(NamedTuple):
     times: np.ndarray  # frame timestamps in seconds
     motion: Motion
     rng: np.random.Generator  # continues into the rendering
+    camera: dict  # see _plan_camera: projection, per-frame body boxes ("box"), "inside", "size", mode
 
 
 def plan_clip(action: str, seed: int) -> ClipPlan:
@@ -439,14 +681,15 @@ def plan_clip(action: str, seed: int) -> ClipPlan:
     motion = Motion(action, rng, Shape.random(rng), duration)
     if action == "falling":  # short pre-fall, then >= 1.5 s lying: every 2 s window shows fall or lying
         duration = min(5.0, max(duration, motion.t0 + motion.tf + rng.uniform(1.6, 2.2)))
-    return ClipPlan(fps, size, np.arange(int(round(duration * fps))) / fps, motion, rng)
+    times = np.arange(int(round(duration * fps))) / fps
+    cam = _plan_camera(rng, action, motion, *size, times)
+    return ClipPlan(fps, size, times[:cam["n"]], motion, rng, cam)
 
 
 def render_clip(action: str, seed: int) -> tuple[list[np.ndarray], float]:
     """Render one clip deterministically from `seed`: returns (frames as HxWx3 uint8 BGR, fps)."""
-    fps, (W, H), times, motion, rng = plan_clip(action, seed)
+    fps, (W, H), times, motion, rng, cam = plan_clip(action, seed)
     u = rng.uniform
-    cam = _plan_camera(rng, action, motion, W, H, times)
     off, dy = cam["off"], cam["dy"]
     bg_w = W + int(off.max() - off.min()) + 2 * MARGIN
     cx = W / 2 - off.min() + MARGIN  # principal point in background coordinates
@@ -464,11 +707,7 @@ def render_clip(action: str, seed: int) -> tuple[list[np.ndarray], float]:
     look = random_look(rng, tuple(float(v) for v in bg.reshape(-1, 3).mean(0)))
     look = dataclasses.replace(look, **{k: _tone(getattr(look, k), lut) for k in ("skin", "hair", "shirt",
                                                                                   "trousers", "shoes")})
-    f, c, y_h = cam["f"], cam["c"], cam["y_h"]
-    # image position and size of each body point, per frame
-    us = W / 2 + f * cam["X"] / cam["Z"] - cam["shift"][:, None]
-    vs = y_h + f * (c - cam["Y"]) / cam["Z"] - dy[:, None]
-    rads = motion.radii[None] * f / cam["Z"]
+    us, vs, rads = cam["us"], cam["vs"], cam["rads"]  # image position and size of each body point
     shadow = (u(0.15, 0.5), u(-0.6, 0.6), u(-0.4, 0.4)) if rng.random() < 0.7 else None
     light = np.array([u(-0.8, 0.8), -1.0])
     light /= np.linalg.norm(light)
@@ -560,8 +799,10 @@ def _occluder(rng, action, cam, us, vs, lut):
             cv2.rectangle(img, (x0, 0), (int(x0 + w), bottom - dy), col, -1)
             cv2.rectangle(img, (x0, 0), (int(x0 + w * 0.3), bottom - dy), dark, -1)
     else:
-        feet = float(np.median(vs[:, P["heel_r"]]))
-        top = int(feet - person * rng.uniform(0.03, 0.25))  # hides feet/shins, never the whole gait
+        # hides feet/shins, never the whole gait: in no frame more than that (the person may
+        # approach or recede, so take the frame where the feet are highest in the image)
+        feet = vs[:, [P["heel_r"], P["heel_l"], P["toe_r"], P["toe_l"]]].max(1)
+        top = int(np.max((feet - rng.uniform(0.03, 0.25) * cam["size"] * H)[cam["inside"]]))
         x0 = x - rng.uniform(0.2, 1.0) * W if kind == "desk" else x - rng.uniform(0.1, 0.25) * W
         x1 = x + rng.uniform(0.2, 1.0) * W if kind == "desk" else x + rng.uniform(0.1, 0.25) * W
 

@@ -7,7 +7,8 @@ as a fraction of the FLOP bound = measured fp32 matmul rate / FLOPs per frame. P
 
 Other processes sharing the cores slow 2-thread torch down by up to 10-30x (OpenMP threads wait for a descheduled
 peer at every op), so every figure is measured in short windows, interleaved over --rounds rounds, and reported as
-the median and the best window; "best" is the estimate for an otherwise idle machine.
+the median and the best window; "best" is the estimate for an otherwise idle machine. On a shared machine,
+OMP_WAIT_POLICY=PASSIVE (set before Python starts) or --threads 1 avoids the collapse.
 
     python scripts/bench_extract.py                       # all backbones, default sizes and batch size
     python scripts/bench_extract.py --backbones efficientnet_lite0 --image-size 224 --batch-size 1,4,8,16,32
@@ -112,7 +113,7 @@ def main() -> None:
               f"{best(model):>7.1f}{100 * best(model) / bound:>7.1f}%{med(embed):>10.1f}{best(embed):>7.1f}")
     print("\nmodel f/s: forward on preprocessed batches; embed f/s: preprocessing + forward from 640x480 frames.\n"
           "%bound: best model f/s / (best matmul GFLOP/s / GFLOP per frame); GFLOP counts convs/matmuls (2/MAC).\n"
-          "random weights run at the speed of pretrained ones: same architecture, and no denormal activations (checked).")
+          "random weights run at the speed of pretrained ones (same architecture; no denormal activations, checked).")
 
 
 if __name__ == "__main__":

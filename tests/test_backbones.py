@@ -39,6 +39,16 @@ def _bn_buffers(module):
             for b in (m.running_mean, m.running_var)]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """These tiny inputs gain nothing from 2 threads, and when other processes share the 2 cores 2-thread OpenMP
+    stalls at every op (this file: ~80 s instead of ~10 s under load)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module", params=sorted(SMALL))
 def random_backbone(request):
     return B.build_backbone(request.param, weights="random", image_size=SMALL[request.param])

@@ -99,8 +99,8 @@ def test_unknown_config_key_gets_a_suggestion(project, tmp_path):
     (d / "bad.yaml").write_text(yaml.safe_dump(bad))
     p = run("fit", "--config", "bad.yaml", cwd=d, check=False)
     assert p.returncode != 0 and "windw" in p.stderr and "did you mean 'window'" in p.stderr
-    p = run("fit", "--config", "cfg.yaml", "--trainer.max_epoch", "1", cwd=d, check=False)
-    assert p.returncode != 0 and "max_epoch" in p.stderr
+    p = run("fit", "--config", "cfg.yaml", "--trainer.max_epocs", "1", cwd=d, check=False)
+    assert p.returncode != 0 and "max_epocs" in p.stderr
 
 
 def test_missing_dataset_and_foreign_checkpoint(project, tmp_path):

@@ -4,22 +4,24 @@ import torch
 from action_rec.model import ActionLSTM
 
 
-@pytest.mark.parametrize("feature_dim", [1280, 512, 64])
-def test_shapes_and_projection(feature_dim):
-    net = ActionLSTM(feature_dim, num_classes=3).eval()
+@pytest.mark.parametrize("feature_dim,motion", [(1280, True), (1280, False), (512, False), (256, True), (64, True)])
+def test_shapes_and_projection(feature_dim, motion):
+    net = ActionLSTM(feature_dim, num_classes=3, motion=motion).eval()
     assert net.lstm.input_size == 512 and net.lstm.num_layers == 2 and net.lstm.batch_first
-    if feature_dim == 512:
+    in_dim = 2 * feature_dim if motion else feature_dim  # motion: the frame's change is fed too
+    if in_dim == 512:
         assert isinstance(net.proj, torch.nn.Identity)
     else:
-        assert net.proj.in_features == feature_dim and net.proj.out_features == 512
+        assert net.proj.in_features == in_dim and net.proj.out_features == 512
     x = torch.randn(4, 16, feature_dim)
     assert net(x).shape == (4, 3)
     assert net(x, all_steps=True).shape == (4, 16, 3)
 
 
-def test_step_by_step_equals_full_sequence():
+@pytest.mark.parametrize("motion", [True, False])
+def test_step_by_step_equals_full_sequence(motion):
     torch.manual_seed(0)
-    net = ActionLSTM(96, num_classes=4, hidden=32).eval()
+    net = ActionLSTM(96, num_classes=4, hidden=32, motion=motion).eval()
     x = torch.randn(3, 16, 96)
     full = net(x, all_steps=True)
     state, steps = None, []
@@ -33,7 +35,7 @@ def test_step_by_step_equals_full_sequence():
 def test_state_carries_information():
     # The streaming state must matter: the same frame after different histories gives different logits.
     torch.manual_seed(0)
-    net = ActionLSTM(8, num_classes=2, hidden=16).eval()
+    net = ActionLSTM(8, num_classes=2, hidden=16, motion=False).eval()
     a, b = torch.randn(1, 5, 8), torch.randn(1, 5, 8)
     last = torch.randn(1, 8)
     _, sa = net.step(a[:, 0])
@@ -56,3 +58,14 @@ def test_learns_a_temporal_pattern():
         torch.nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
     assert (net.eval()(x).argmax(1) == y).float().mean() > 0.95
+
+
+def test_motion_input_is_the_frame_change():
+    # With motion features, a constant sequence and its shifted copy differ only by the feature offset;
+    # a still scene has zero change at every step, including the first.
+    net = ActionLSTM(4, num_classes=2, hidden=8, motion=True).eval()
+    captured = []
+    net.proj.register_forward_hook(lambda m, inp, out: captured.append(inp[0]))
+    x = torch.arange(12.0).view(1, 3, 4)
+    net(x)
+    torch.testing.assert_close(captured[0][0, :, 4:], torch.tensor([[0.0] * 4, [4.0] * 4, [4.0] * 4]))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -45,7 +46,8 @@ def test_unknown_action_names_the_valid_ones():
 def test_render_clip_format(action):
     frames, fps = render_clip(action, 7)
     assert fps in synth.FPS_CHOICES
-    assert 3.0 - 1.0 / fps <= len(frames) / fps <= 5.0 + 1.0 / fps
+    # 3..5 s; a static shot of someone crossing the view may be cut (no shorter than MIN_STATIC_S)
+    assert synth.MIN_STATIC_S - 1.0 / fps <= len(frames) / fps <= 5.0 + 1.0 / fps
     h, w = frames[0].shape[:2]
     assert (w, h) in synth.SIZES and 240 <= max(w, h) <= 480
     for f in frames:
@@ -218,3 +220,157 @@ def test_runs_without_package_photos(monkeypatch):
     for seed in range(6):  # several background kinds, some of which would use a photo
         frames, _ = render_clip("walking", seed)
         assert frames
+
+
+# ------------------------------------------------------------------------ framing: in view, size
+N_PLANS = 60
+
+
+@functools.lru_cache(maxsize=None)
+def _plans(action: str) -> tuple:
+    return tuple(plan_clip(action, 10_000 + s) for s in range(N_PLANS))
+
+
+def _boxes(plan) -> np.ndarray:
+    """Per-frame image bounding box (x0, y0, x1, y1) of the body as it is drawn."""
+    c = plan.camera
+    us, vs, r = c["us"], c["vs"], c["rads"]
+    return np.stack([(us - r).min(1), (vs - r).min(1), (us + r).max(1), (vs + r).max(1)], 1)
+
+
+def _in_frame(plan) -> np.ndarray:
+    W, H = plan.size
+    b = _boxes(plan)
+    return (b[:, 0] >= 0) & (b[:, 1] >= 0) & (b[:, 2] <= W) & (b[:, 3] <= H)
+
+
+@pytest.mark.parametrize("action", CLASSES)
+def test_whole_body_in_view_for_most_of_every_clip(action):
+    for plan in _plans(action):
+        n = len(plan.times)
+        inside = _in_frame(plan)
+        assert inside[plan.camera["inside"]].all()  # the planner's own check is stricter
+        if action == "falling":  # the whole fall and the lying body
+            assert inside.all(), plan
+        else:
+            assert inside.mean() >= 0.9
+            # only at the very start (walks in) or end (leaves): never out for the first half
+            assert inside[int(0.1 * n):int(np.ceil(0.9 * n))].all()
+        assert len(plan.camera["X"]) == n and len(plan.camera["box"]) == n
+
+
+@pytest.mark.parametrize("action", CLASSES)
+def test_person_size_in_range(action):
+    """Standing height / frame height: never below 0.25, mostly 0.4..0.85, the body fits vertically."""
+    frames, medians = [], []
+    for plan in _plans(action):
+        c, H = plan.camera, plan.size[1]
+        size = c["size"]
+        assert size.min() >= synth.SIZE_NEVER
+        assert size[c["inside"]].max() <= 0.9
+        if action != "falling":  # an upright body's box is about that tall
+            height = (_boxes(plan)[:, 3] - _boxes(plan)[:, 1]) / H
+            assert np.all(height[c["inside"]] >= 0.85 * synth.SIZE_NEVER)
+        frames.append(size[c["inside"]])
+        medians.append(np.median(size))
+    frames = np.concatenate(frames)
+    assert np.mean((frames >= 0.4) & (frames <= 0.85)) >= 0.55
+    assert np.mean(frames < 0.3) <= 0.15
+    assert 0.38 <= np.median(medians) <= 0.65
+
+
+def test_rendered_body_is_where_the_plan_says(monkeypatch):
+    """render_clip draws the body exactly at the planned (checked) image positions."""
+    drawn = []
+    real = synth.draw_body
+
+    def spy(img, uv, rad, depth, look, light=(-0.6, -0.8)):
+        drawn.append((uv.copy(), rad.copy()))
+        return real(img, uv, rad, depth, look, light)
+
+    monkeypatch.setattr(synth, "draw_body", spy)
+    for action in CLASSES:
+        for seed in (1, 2):
+            drawn.clear()
+            plan = plan_clip(action, seed)
+            frames, _ = render_clip(action, seed)
+            c = plan.camera
+            assert len(frames) == len(plan.times)
+            visible = [i for i in range(len(frames)) if _in_frame(plan)[i]]
+            assert len(drawn) >= len(visible) >= 0.9 * len(frames)
+            for uv, rad in drawn:  # every drawn pose is one of the planned frames
+                i = int(np.argmin(np.abs(c["us"] - uv[:, 0]).max(1) + np.abs(c["vs"] - uv[:, 1]).max(1)))
+                assert np.allclose(uv, np.stack([c["us"][i], c["vs"][i]], 1)) and np.allclose(rad, c["rads"][i])
+
+
+def test_camera_behaviour_is_balanced_across_classes():
+    """Neither the camera mode nor the person's size gives the class away."""
+    stats = {}
+    for action in CLASSES:
+        plans = _plans(action)
+        modes = [p.camera["mode"] for p in plans]
+        moving_bg = np.mean([m == "track" for m in modes])
+        size = np.median([np.median(p.camera["size"]) for p in plans])
+        stats[action] = (moving_bg, size)
+        assert set(modes) >= {"static", "track"}
+        if action != "falling":
+            assert "treadmill" in modes
+    moving, sizes = zip(*stats.values())
+    assert max(moving) - min(moving) <= 0.2, stats
+    assert max(sizes) - min(sizes) <= 0.1, stats
+    assert all(0.25 <= m <= 0.6 for m in moving), stats
+
+
+def test_static_shots_are_cut_rather_than_losing_the_person():
+    plans = _plans("running")
+    static = [p for p in plans if p.camera["mode"] == "static"]
+    assert len(static) >= N_PLANS // 4
+    for p in static:
+        assert len(p.times) / p.fps >= synth.MIN_STATIC_S - 1 / p.fps
+        assert _in_frame(p).mean() >= 0.9
+
+
+def test_plan_is_deterministic():
+    a, b = plan_clip("walking", 77), plan_clip("walking", 77)
+    assert np.array_equal(a.times, b.times) and np.array_equal(a.camera["box"], b.camera["box"])
+    assert a.camera["mode"] == b.camera["mode"]
+
+
+# ------------------------------------------------------------------------------ photo backdrops
+def _saturated(img: np.ndarray) -> np.ndarray:
+    """Pixels no procedural colour reaches (pure green/magenta photos in these tests)."""
+    return (img.max(2) - img.min(2)) > 180
+
+
+def test_photos_are_only_a_far_backdrop_above_the_floor(monkeypatch):
+    pure = np.zeros((240, 320, 3), np.uint8)
+    pure[:] = (0, 255, 0)
+    monkeypatch.setattr(synth, "_photos", lambda: [(pure, ((0.0, 0.0, 1.0, 1.0),))])
+    used = 0
+    for seed in range(45):
+        plan = plan_clip(CLASSES[seed % 3], seed)
+        cam = plan.camera
+        off = cam["off"]
+        bg_w = cam["W"] + int(off.max() - off.min()) + 2 * synth.MARGIN
+        bg, floor, v_b = synth._background(plan.rng, cam, bg_w, cam["W"] / 2 - off.min() + synth.MARGIN)
+        assert floor is not None  # there is always a floor
+        floor_top = int(np.ceil(v_b + synth.MARGIN))  # first row of the floor in the strip
+        feet = cam["vs"][:, synth.P["heel_r"]].max() + synth.MARGIN
+        assert floor_top < feet  # the person stands on the floor, not on the backdrop
+        sat = _saturated(bg)
+        assert not sat[max(floor_top, 0) + 8:].any(), seed  # the photo never covers the floor
+        used += bool(sat[:max(floor_top, 0)].any())
+    assert used >= 3  # photos do get used (backdrops, window views, pictures)
+
+
+def test_photo_crops_avoid_the_regions_with_faces(monkeypatch):
+    img = np.full((300, 400, 3), 128, np.uint8)
+    img[100:, :] = (255, 0, 255)  # the "faces": everything below the top third
+    monkeypatch.setattr(synth, "_photos", lambda: [(img, ((0.0, 0.0, 1.0, 0.3),))])
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        h, w = int(rng.integers(5, 300)), int(rng.integers(5, 900))
+        out = synth._photo(rng, h, w)
+        assert out.shape == (h, w, 3)
+        assert not _saturated(out).any()
+    assert set(synth.PHOTO_REGIONS) >= {"zidane.jpg", "grace_hopper.jpg", "bus.jpg"}
