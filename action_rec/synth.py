@@ -719,9 +719,9 @@ def render_clip(action: str, seed: int) -> tuple[list[np.ndarray], float]:
         if dolly is not None:
             strip, v0, x0 = floor_strip
             r0 = max(v0 - dy[i], 0)
-            if r0 < H:
-                k = np.arange(r0, H) + dy[i] - v0  # strip rows
-                img[r0:] = strip[k[:, None], x0[i, k][:, None] + np.arange(W)[None, :]]
+            for r in range(r0, H):  # row r of the frame is strip row k, from column x0[i, k]
+                k = r + dy[i] - v0
+                img[r] = strip[k, x0[i, k]:x0[i, k] + W]
         uv = np.stack([us[i], vs[i]], 1)
         pad = rads[i].max() + 4
         box = (int(np.clip(uv[:, 0].min() - pad, 0, W)), int(np.clip(uv[:, 1].min() - pad, 0, H)),
@@ -729,9 +729,10 @@ def render_clip(action: str, seed: int) -> tuple[list[np.ndarray], float]:
         if box[2] - box[0] > 1 and box[3] - box[1] > 1:
             if shadow is not None:
                 _shadow(img, cam, i, cam["shift"][i], dy[i], rads[i], shadow)
-            before = img[box[1]:box[3], box[0]:box[2]].astype(np.float32)
+            blur = fx["exposure"] and i > 0
+            before = img[box[1]:box[3], box[0]:box[2]].astype(np.float32) if blur else None
             draw_body(img, uv, rads[i], cam["Z"][i], look, light)
-            if fx["exposure"] and i > 0:
+            if blur:
                 vel = (uv[P["pelvis"]] - np.array([us[i - 1][P["pelvis"]], vs[i - 1][P["pelvis"]]])) * fx["exposure"]
                 _motion_blur(img, before, box, vel)
         if occ is not None:
