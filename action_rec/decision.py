@@ -56,5 +56,4 @@ def decide(window_probs: np.ndarray, class_names: list[str], rule: FallRule | No
         if events:
             s, e = events[0]
             return f, float(probs[s:e + 1, f].mean()), events
-        return int(mean.argmax()), float(mean.max()), []
     return int(mean.argmax()), float(mean.max()), []
