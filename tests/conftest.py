@@ -43,3 +43,28 @@ def tiny_dataset(tmp_path):
             write_video(root / label / f"{label}_{i}.mp4", n_frames=12 + 4 * i, fps=10, seed=10 * c + i,
                         moving=label != "falling")
     return root
+
+
+def write_checkpoint(path, class_names=("falling", "running", "walking"), fps=4.0, window=6,
+                     image_size=64, hidden=32, seed=0, **model_kwargs):
+    """An untrained but complete action_rec checkpoint (random-weight efficientnet_lite0 at a tiny
+    input size), in the same format `action-rec fit` writes: enough for every inference path."""
+    import torch
+
+    from action_rec.backbones import build_backbone
+    from action_rec.classifier import ActionClassifier
+
+    torch.manual_seed(seed)
+    bb = build_backbone("efficientnet_lite0", weights="random", image_size=image_size)
+    spec = {"backbone": bb.identity(), "weights_arg": "random", "fps": float(fps), "window": int(window),
+            "padding": "repeat_last"}
+    model = ActionClassifier(list(class_names), bb.feature_dim, spec, hidden=hidden, **model_kwargs)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    return path
+
+
+@pytest.fixture
+def make_checkpoint():
+    return write_checkpoint
