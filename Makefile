@@ -35,7 +35,9 @@ bench: $(STAMP)
 	$(PY) scripts/bench_extract.py
 
 realvids: $(STAMP)
-	$(PY) scripts/eval_realvids.py --ckpt runs/quickstart/best.ckpt --out runs/quickstart/realvids.json
+	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
+		$(BIN)/action-rec evaluate --ckpt runs/quickstart/best.ckpt --data ../shared/realvids/MANIFEST.csv --out reports/realvids; \
+	else echo "skipped: ../shared/realvids/MANIFEST.csv not present"; fi
 
 clean:
 	rm -rf runs cache data/synth

@@ -24,6 +24,9 @@ Commands:
   test        score a checkpoint on the test split (--config ... --ckpt_path ...)
   predict     label the test split's videos with a checkpoint; writes predictions.csv
   backbones   list the available frozen backbones
+  live        label a camera / video file / stream as it plays, with fall alerts (--ckpt ... --source 0)
+  evaluate    score a checkpoint on a dataset: metrics.json, plots, predictions.csv, report.md
+  label       label a folder of videos with a checkpoint: labels.csv (+ timeline, annotated copies)
 
 Run `action-rec COMMAND --help` for a command's options.
 """
@@ -109,6 +112,51 @@ def cmd_extract(argv: list[str]) -> int:
     return 0
 
 
+def cmd_evaluate(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser(prog="action-rec evaluate", description=(
+        "Score a checkpoint on a labelled dataset and write metrics.json, predictions.csv, "
+        "confusion_matrix.png, per_class.png and report.md into --out. Labels the checkpoint does not "
+        "know (e.g. 'other') are reported apart, as clips that should not trigger a fall."))
+    which = ap.add_mutually_exclusive_group(required=True)
+    which.add_argument("--ckpt", help="checkpoint written by `action-rec fit`")
+    which.add_argument("--compare", nargs="+", metavar="CKPT",
+                       help="several checkpoints: each gets OUT/<name>/, plus one table and one plot")
+    ap.add_argument("--data", required=True, help=(
+        "a folder of class folders, a CSV manifest (path,label,...), UCF101/HMDB51 split files "
+        "(the folder with classInd.txt, or testlist02.txt for split 2), or a training config (.yaml): "
+        "its test split"))
+    ap.add_argument("--out", required=True, help="output folder, e.g. reports/NAME/")
+    ap.add_argument("--split", choices=["all", "train", "val", "test"], help=(
+        "which clips (default: a config's or the dataset's own test split when it marks splits, else all)"))
+    ap.add_argument("--cache-dir", help="feature cache (default: the config's, else cache/features)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--weights", help="backbone weights file, if not where the checkpoint says")
+    ap.add_argument("--strict-labels", action="store_true",
+                    help="fail on a label the checkpoint does not know instead of reporting it apart")
+    a = ap.parse_args(argv)
+    from .evaluation import compare, evaluate
+    from .report import fmt
+
+    kw = {"cache_dir": a.cache_dir, "split": a.split, "device": a.device, "weights": a.weights,
+          "strict_labels": a.strict_labels}
+    if a.compare:
+        rows = compare(a.compare, a.data, a.out, **kw)
+        print(Path(a.out, "comparison.md").read_text())
+        print(f"comparison of {len(rows)} checkpoints written to {a.out}")
+        return 0
+    r = evaluate(a.ckpt, a.data, a.out, **kw)
+    n, fall = r["clips"], r["fall"] or {}
+    print(f"{n['scored']} of {n['listed']} clips scored ({n['unreadable']} unreadable); "
+          f"{n['known_class']} of the checkpoint's classes, {n['unknown_class']} of others")
+    print(f"accuracy {fmt(r['accuracy'])}   macro-F1 {fmt(r['macro_f1'])}   fall sensitivity "
+          f"{fmt(fall.get('sensitivity'))}   specificity {fmt(fall.get('specificity'))}   "
+          f"false alerts/h {fmt(fall.get('false_alerts_per_hour'), 1)}")
+    for u in r["unreadable"]:
+        print(f"  unreadable: {u['path']}: {u['reason']}")
+    print(f"report: {Path(a.out) / 'report.md'}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     explicit = argv is not None  # LightningCLI warns when given args that are also sys.argv
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -128,6 +176,16 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_backbones(rest)
         if cmd == "extract":
             return cmd_extract(rest)
+        if cmd == "live":
+            from .live import main as live_main
+
+            return live_main(rest)
+        if cmd == "evaluate":
+            return cmd_evaluate(rest)
+        if cmd == "label":
+            from .label_cli import cmd_label
+
+            return cmd_label(rest)
         if cmd in LIGHTNING_COMMANDS:
             from .training import ActionCLI
 
@@ -145,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"action-rec: error: {e}", file=sys.stderr)
             return 2
         raise
-    commands = ["synth", "extract", "backbones", *LIGHTNING_COMMANDS]
+    commands = ["synth", "extract", "backbones", "live", "evaluate", "label", *LIGHTNING_COMMANDS]
     print(f"action-rec: unknown command '{cmd}'{_suggest(cmd, commands)}\n\n{USAGE}", file=sys.stderr)
     return 2
 

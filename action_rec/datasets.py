@@ -4,6 +4,8 @@ Folder layouts:  root/<label>/**/*.mp4            (split by hashing a group key)
                  root/{train,val,test}/<label>/...  (explicit splits)
 CSV manifest:    path,label[,split][,group] (extra columns are ignored; relative paths are relative to the
                  CSV's folder), e.g. ../shared/realvids/MANIFEST.csv.
+Split files:     UCF101-style classInd.txt + trainlistNN.txt/testlistNN.txt (HMDB51 as UCF101-style lists,
+                 or its own <class>_test_splitN.txt files); see splitfiles.py.
 Hash splits keep every clip of one group (by default the file itself; `group_pattern` can tie e.g. the
 two camera views of one take together) on one side, so no source is both trained and tested on.
 """
@@ -84,9 +86,15 @@ def discover(source: str | Path) -> list[VideoItem]:
     if not src.exists():
         raise DatasetError(f"{src}: no such folder or manifest. For the built-in synthetic data run "
                            f"`action-rec synth --out {src}` first")
+    from .splitfiles import find_split_files, from_split_files
+
+    found = find_split_files(src)
+    if found is not None:
+        return from_split_files(*found)
     if src.is_file():
         if src.suffix.lower() != ".csv":
-            raise DatasetError(f"{src}: a dataset is a folder of class folders or a .csv manifest")
+            raise DatasetError(f"{src}: a dataset is a folder of class folders, a .csv manifest, or "
+                               "UCF101/HMDB51 split files (classInd.txt, trainlist01.txt, testlist01.txt)")
         return _from_manifest(src)
     split_dirs = [src / s for s in SPLITS if (src / s).is_dir()]
     if split_dirs:

@@ -57,6 +57,7 @@ class ActionCLI(LightningCLI):
     def after_fit(self):
         cb = self._ckpt_callback()
         best = cb.best_model_path if cb else ""
+        self._plot_curves(Path(best).parent if best else None)
         if self.datamodule.clips.get("test"):
             self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None)
             self._report("test", Path(best).parent if best else Path(self.trainer.log_dir))
@@ -65,6 +66,25 @@ class ActionCLI(LightningCLI):
             stable = Path(self.trainer.default_root_dir) / "best.ckpt"
             atomic_write(stable, lambda tmp: shutil.copyfile(best, tmp))
             print(f"\nbest checkpoint: {best}\n      copied to: {stable}")
+
+    def _plot_curves(self, ckpt_dir: Path | None):
+        """training_curves.png from the logger's own files, next to the checkpoint (and a copy next to
+        the stable best.ckpt); a plotting problem never fails a finished training run."""
+        log_dir = getattr(self.trainer.logger, "log_dir", None)
+        if not log_dir:
+            return
+        try:
+            from .plots import read_history, training_curves
+
+            path = training_curves(read_history(log_dir), (ckpt_dir or Path(log_dir)) / "training_curves.png")
+            if path is None:
+                return
+            if ckpt_dir:
+                stable = Path(self.trainer.default_root_dir) / path.name
+                atomic_write(stable, lambda tmp: shutil.copyfile(path, tmp))
+            print(f"training curves: {path}")
+        except Exception as e:  # noqa: BLE001
+            print(f"training curves not plotted: {e}")
 
     def after_test(self):
         self._report("test", Path(self.trainer.log_dir))

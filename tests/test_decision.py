@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from action_rec.decision import FallRule, decide, fall_events
+from action_rec.decision import FallAlert, FallRule, decide, fall_events
 
 NAMES = ["falling", "running", "walking"]
 
@@ -53,3 +53,48 @@ def test_without_fall_class_rule_is_mean_argmax():
 def test_bad_shape_is_an_error():
     with pytest.raises(ValueError):
         decide(np.zeros((0, 3)), NAMES)
+
+
+def _reference_fall_events(p_fall, rule):
+    """The whole-array rule as first written (before FallAlert), kept to prove the two agree."""
+    k = max(1, min(rule.k, len(p_fall)))
+    events, start, above, below = [], None, 0, 0
+    for i, p in enumerate(p_fall):
+        if p > rule.threshold:
+            above, below = above + 1, 0
+            if start is None and above >= k:
+                start = i - k + 1
+        else:
+            above, below = 0, below + 1
+            if start is not None and below >= rule.m:
+                events.append((start, i - below))
+                start = None
+    if start is not None:
+        events.append((start, len(p_fall) - 1 - below))
+    return events
+
+
+def test_fall_events_equals_reference_rule_on_random_sequences():
+    rng = np.random.default_rng(0)
+    nonempty = 0
+    for trial in range(2000):
+        rule = FallRule(threshold=float(rng.uniform(0.2, 0.8)), k=int(rng.integers(1, 5)),
+                        m=int(rng.integers(1, 5)))
+        # runs of highs and lows, so events of every length occur
+        p = np.repeat(rng.uniform(0, 1, rng.integers(1, 12)), rng.integers(1, 5, 1))[:int(rng.integers(1, 40))]
+        got = fall_events(p, rule)
+        assert got == _reference_fall_events(p, rule), (trial, p, rule)
+        nonempty += bool(got)
+    assert nonempty > 300
+
+
+def test_fall_alert_fires_once_per_event_with_hysteresis():
+    alert = FallAlert(FallRule(threshold=0.5, k=3, m=2))
+    p = [0.9, 0.9, 0.2, 0.9, 0.9, 0.9, 0.9, 0.4, 0.9, 0.3, 0.1, 0.1, 0.9]
+    out = [alert.update(v) for v in p]
+    # two highs then a low: no alert; 3..5 confirms at 5; one low at 7 is bridged; lows at 9, 10 end it
+    assert out == [None] * 5 + ["start"] + [None] * 4 + ["end", None, None]
+    assert alert.event == (3, 8) and not alert.active
+    alert.reset()
+    assert [alert.update(v) for v in [0.9, 0.9, 0.9]] == [None, None, "start"]
+    assert alert.active and alert.close() == (0, 2) and not alert.active

@@ -1,0 +1,168 @@
+"""Scale-out of batch labelling: the same labelling under Lightning's predict loop, so `--devices N` and
+`--num-nodes M` use Lightning's distributed strategies (DDP on GPUs or CPU processes, SLURM, torchrun).
+
+Each rank labels its share of the videos (DataLoader workers decode; one backbone call per batch of
+videos; make_result as in single-process mode) and a BasePredictionWriter appends each result to the
+rank's own part files (labels.csv.rank<k>.part, same append-safe format). At the end global rank 0
+merges the parts into the real outputs, dropping duplicates (a distributed sampler may hand a video to
+two ranks); part files left by a killed run are merged on the next start. Only global rank 0 reads or
+rewrites the real outputs, and it decides what is left to do, so ranks never disagree about it.
+Multi-node: --out must be on a filesystem every node sees.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import lightning as L
+import numpy as np
+from lightning.pytorch.callbacks import BasePredictionWriter
+from torch.utils.data import DataLoader, Dataset
+
+from .decoding import decode_job
+from .labeling import InputError, Job, error_result, find_videos, load_predictor, safe_result
+from .outputs import Outputs
+
+
+class _Videos(Dataset):
+    """One item per video: all its model-ready frames (decoded in a DataLoader worker), or its error."""
+
+    def __init__(self, jobs: list[Job], fps: float, preprocess):
+        self.jobs, self.fps, self.preprocess = jobs, fps, preprocess
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def __getitem__(self, i: int) -> dict:
+        job, frames, info, error = self.jobs[i], [], None, None
+        if job.error:
+            return {"index": i, "frames": None, "info": None, "error": job.error}
+        for kind, _, *rest in decode_job(i, job.path, self.fps, self.preprocess, chunk=64):
+            if kind == "frames":
+                frames.append(rest[0])
+            elif kind == "done":
+                info = rest[0]
+            else:
+                error = rest[0]
+        ok = error is None
+        return {"index": i, "frames": np.concatenate(frames) if ok else None, "info": info, "error": error}
+
+
+class _LabelModule(L.LightningModule):
+    def __init__(self, pred, jobs: list[Job], stride: int | None):
+        super().__init__()
+        self.pred, self.jobs, self.stride = pred, jobs, stride
+        self.backbone, self.classifier = pred.backbone, pred.model  # registered: Lightning moves them
+
+    def on_predict_start(self) -> None:
+        self.pred.device = self.device
+
+    def predict_step(self, batch: list[dict], batch_idx: int) -> list:
+        good = [b for b in batch if b["frames"] is not None]
+        kw = {"batch_size": 64} if self.device.type == "cuda" else {}
+        # One backbone call for the frames of every video in the batch.
+        feats = self.backbone.embed(np.concatenate([b["frames"] for b in good]), **kw) if good else None
+        out, at = [], 0
+        for b in batch:
+            job = self.jobs[b["index"]]
+            if b["frames"] is None:
+                out.append(error_result(job, b["error"]))
+                continue
+            n = len(b["frames"])
+            out.append(safe_result(self.pred, job, feats[at:at + n], b["info"], self.stride))
+            at += n
+        return out
+
+
+class _Data(L.LightningDataModule):
+    def __init__(self, jobs, outputs: Outputs, overwrite: bool, complete, pred, videos_per_batch: int,
+                 workers: int):
+        super().__init__()
+        self.jobs, self.outputs, self.overwrite, self.complete = jobs, outputs, overwrite, complete
+        self.pred, self.videos_per_batch, self.workers = pred, videos_per_batch, workers
+        self.todo: list[Job] = []
+        self.done: list[Job] = []
+
+    def setup(self, stage: str) -> None:
+        plan = None
+        if self.trainer.global_rank == 0:
+            self.outputs.merge_leftovers()
+            todo, done = self.outputs.plan(self.jobs, self.overwrite, self.complete)
+            self.outputs.close()
+            index = {j.path: i for i, j in enumerate(self.jobs)}
+            plan = ([index[j.path] for j in todo], [index[j.path] for j in done])
+        # Every rank labels rank 0's plan (a collective call: no rank writes before rank 0 has planned).
+        todo, done = self.trainer.strategy.broadcast(plan, src=0)
+        self.todo, self.done = [self.jobs[i] for i in todo], [self.jobs[i] for i in done]
+        self.trainer.lightning_module.jobs = self.todo
+
+    def predict_dataloader(self) -> DataLoader:
+        return DataLoader(_Videos(self.todo, self.pred.fps, self.pred.backbone.preprocess),
+                          batch_size=self.videos_per_batch, num_workers=self.workers, collate_fn=list,
+                          persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
+
+
+class _Writer(BasePredictionWriter):
+    def __init__(self, outputs: Outputs, annotate):
+        super().__init__(write_interval="batch")
+        self.outputs, self.annotate = outputs, annotate
+        self.part = self.annotator = None
+
+    def setup(self, trainer, pl_module, stage: str) -> None:
+        self.part = self.outputs.part(trainer.global_rank)
+        self.part.plan([])
+        if self.annotate:
+            from .annotate import Annotator
+
+            self.annotator = Annotator(self.annotate, self.outputs.class_names)
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
+                           dataloader_idx=0) -> None:
+        for r in prediction:
+            if self.annotator and r.ok:
+                self.annotator.submit(r)
+            self.part.append(r)
+
+    def on_predict_end(self, trainer, pl_module) -> None:
+        self.part.close()
+        if self.annotator:
+            self.annotator.close()
+        trainer.strategy.barrier("action_rec_label_merge")
+        if trainer.global_rank == 0:
+            self.outputs.merge_leftovers()
+
+
+def _has_copy(folder, job: Job) -> bool:
+    from .annotate import copy_path
+
+    return copy_path(folder, job.rel).is_file()
+
+
+def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite: bool = False,
+                      stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
+                      workers: int = 1, recursive: bool = True, accelerator: str = "auto",
+                      devices="auto", num_nodes: int = 1, strategy: str = "auto", videos_per_batch: int = 4
+                      ) -> tuple[list[dict], list[dict]] | None:
+    """Label with Lightning (see the module docstring). On global rank 0 returns the CSV rows (as dicts)
+    of (the videos labelled now, the videos skipped as already done); None on other ranks."""
+    jobs = find_videos(paths, recursive)
+    if not jobs:
+        raise InputError(f"no videos found under {', '.join(map(str, paths))}")
+    pred = load_predictor(ckpt, "cpu", threshold, fall_k)
+    outputs = Outputs(out, pred.class_names, jsonl)
+    complete = functools.partial(_has_copy, annotate) if annotate else None  # picklable for ddp_spawn
+    # What rank 0 will find done (read-only here; rank 0 plans for real once the processes are up).
+    outputs.load(overwrite)
+    done = [j for j in jobs if not overwrite and outputs.is_done(j) and (complete is None or complete(j))]
+    data = _Data(jobs, outputs, overwrite, complete, pred, videos_per_batch, workers)
+    trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                        callbacks=[_Writer(outputs, annotate)], logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, use_distributed_sampler=True)
+    trainer.predict(_LabelModule(pred, jobs, stride), datamodule=data, return_predictions=False)
+    if trainer.global_rank != 0:
+        return None
+    outputs.load()
+    skipped = {j.path for j in done}
+    todo = [j for j in jobs if j.path not in skipped]
+    return ([outputs.rows[j.path] for j in todo if j.path in outputs.rows],
+            [outputs.rows[j.path] for j in done if j.path in outputs.rows])

@@ -1,0 +1,278 @@
+"""Scoring a checkpoint on a labelled dataset: metrics.json, predictions.csv, two PNGs and report.md.
+
+Nothing here decodes, windows or decides on its own: features come from the feature cache (extracted
+once per backbone identity, so evaluating again is instant), clip labels and fall events from
+Predictor.predict_features, i.e. decision.decide — the rule the batch and live modes use.
+
+Clips whose label the checkpoint does not know (e.g. `other`) are kept apart: they are not in accuracy,
+F1 or the confusion matrix (those need a true class the model could answer), they get a table of their
+own, and as clips that should not trigger a fall they count for fall specificity and false alerts/hour.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import yaml
+from torchmetrics.functional.classification import (multiclass_accuracy, multiclass_confusion_matrix,
+                                                    multiclass_f1_score, multiclass_precision,
+                                                    multiclass_recall)
+
+from . import features
+from .datasets import SPLITS, DatasetError, VideoItem, assign_splits, discover
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    items: list[VideoItem]
+    identity: dict
+    cache_dir: str | None = None  # a config's data.cache_dir
+
+
+def _fingerprint(items: list[VideoItem]) -> str:
+    """Stable across machines: paths relative to the dataset's common folder, labels and sizes."""
+    root = os.path.commonpath([os.path.dirname(os.path.abspath(it.path)) for it in items])
+    h = hashlib.sha1()
+    for it in sorted(items, key=lambda i: i.path):
+        p = Path(it.path)
+        size = p.stat().st_size if p.exists() else -1
+        h.update(f"{os.path.relpath(os.path.abspath(it.path), root)}\t{it.label}\t{size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def load_eval_set(data: str | os.PathLike, split: str | None = None) -> EvalSet:
+    """The clips to score. `data`: folder, CSV manifest, split files, or a training config (.yaml).
+    split=None: a config's test split, a dataset's explicit test split when it marks splits, else every
+    clip; "all" forces every clip."""
+    src = Path(data)
+    if split not in (None, "all", *SPLITS):
+        raise ValueError(f"split must be one of all, {', '.join(SPLITS)}; got {split!r}")
+    kw, cache_dir = {}, None
+    if src.suffix.lower() in (".yaml", ".yml"):
+        if not src.is_file():
+            raise DatasetError(f"{src}: config not found")
+        cfg = (yaml.safe_load(src.read_text()) or {}).get("data") or {}
+        cfg = cfg.get("init_args", cfg)
+        if "data" not in cfg:
+            raise DatasetError(f"{src}: no data.data (the dataset) in this config")
+        # The same arguments ActionDataModule hands to assign_splits, so this is its very test split.
+        kw = {"val_fraction": cfg.get("val_fraction", 0.15), "test_fraction": cfg.get("test_fraction", 0.15),
+              "seed": cfg.get("split_seed", 0), "group_pattern": cfg.get("group_pattern")}
+        cache_dir, config, src = cfg.get("cache_dir"), str(data), Path(cfg["data"])
+        split = split or "test"
+    items = discover(src)
+    explicit = any(it.split for it in items)
+    split = split or ("test" if explicit else "all")
+    if split != "all":
+        items = assign_splits(items, **kw)[split]
+        if not items:
+            raise DatasetError(f"{data}: the {split} split is empty (use --split all to score every clip)")
+    ident = {"source": str(src), "kind": _kind(src), "split": split,
+             "split_from": ("config" if kw else "explicit" if explicit else None) if split != "all" else None,
+             "clips": len(items), "labels": dict(sorted(Counter(it.label for it in items).items())),
+             "fingerprint": _fingerprint(items)}
+    if kw:
+        ident["config"] = config
+        ident["split_settings"] = kw
+    return EvalSet(items, ident, cache_dir)
+
+
+def _kind(src: Path) -> str:
+    from .splitfiles import find_split_files
+
+    found = find_split_files(src)
+    if found:
+        return f"{'UCF101' if found[0] == 'ucf' else 'HMDB51'}-style split files (split {found[2]})"
+    return "CSV manifest" if src.is_file() else "folder per class"
+
+
+def checkpoint_identity(path: str | os.PathLike, predictor) -> dict:
+    spec = predictor.model.hparams.data_spec
+    ident = spec["backbone"]
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    # Lightning also stores the data module's arguments: what the model was trained on.
+    raw = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    trained_on = (raw.get("datamodule_hyper_parameters") or {}).get("data")
+    rule = predictor.rule
+    return {"path": str(path), "sha256": h.hexdigest()[:16], "class_names": list(predictor.class_names),
+            "backbone": ident["backbone"], "weights": ident["weights"],
+            "image_size": ident["preprocess"]["size"],
+            "feature_dim": ident["feature_dim"], "fps": spec["fps"], "window": spec["window"],
+            "window_s": spec["window"] / spec["fps"], "trained_on": trained_on,
+            "rule": {"fall_class": rule.fall_class, "threshold": rule.threshold, "k": rule.k, "m": rule.m}}
+
+
+def class_metrics(true: list[int], pred: list[int], class_names: list[str]) -> dict:
+    """torchmetrics over the clips of known classes. Macro-F1 averages the classes present in the
+    data or the predictions (torchmetrics leaves out classes with neither)."""
+    n = len(class_names)
+    if not true:
+        return {"accuracy": None, "macro_f1": None, "confusion_matrix": [[0] * n for _ in range(n)],
+                "per_class": {c: {"precision": None, "recall": None, "f1": None, "support": 0}
+                              for c in class_names}}
+    t, p = torch.tensor(true), torch.tensor(pred)
+    prec, rec, f1 = (fn(p, t, n, average="none").tolist()
+                     for fn in (multiclass_precision, multiclass_recall, multiclass_f1_score))
+    support = torch.bincount(t, minlength=n).tolist()
+    return {"accuracy": multiclass_accuracy(p, t, n, average="micro").item(),
+            "macro_f1": multiclass_f1_score(p, t, n, average="macro").item(),
+            "confusion_matrix": multiclass_confusion_matrix(p, t, n).tolist(),
+            "per_class": {c: {"precision": prec[i], "recall": rec[i], "f1": f1[i], "support": support[i]}
+                          for i, c in enumerate(class_names)}}
+
+
+def fall_metrics(rows: list[dict], fall_class: str, class_names: list[str]) -> dict | None:
+    """Sensitivity over the fall clips, specificity and false alerts (fall events of the shared rule)
+    per hour over every other clip, unknown classes included."""
+    if fall_class not in class_names:
+        return None
+    fall = [r for r in rows if r["true"] == fall_class]
+    other = [r for r in rows if r["true"] != fall_class]
+    detected = sum(r["predicted"] == fall_class for r in fall)
+    false_pos = sum(r["predicted"] == fall_class for r in other)
+    alerts = sum(len(r["fall_events"]) for r in other)
+    seconds = sum(r["duration_s"] for r in other)
+    return {"fall_class": fall_class, "fall_clips": len(fall), "detected": detected,
+            "sensitivity": detected / len(fall) if fall else None,
+            "non_fall_clips": len(other), "false_positive_clips": false_pos,
+            "specificity": (len(other) - false_pos) / len(other) if other else None,
+            "false_alerts": alerts, "non_fall_hours": seconds / 3600,
+            "false_alerts_per_hour": alerts / (seconds / 3600) if seconds > 0 else None}
+
+
+def _unknown_check(items: list[VideoItem], names: list[str], source: str, strict: bool) -> list[str]:
+    unknown = sorted({it.label for it in items} - set(names))
+    if unknown and strict:
+        it = next(i for i in items if i.label not in names)
+        where = it.path
+        if source.lower().endswith(".csv"):  # discover keeps one item per row, in row order
+            where = f"{source}:{discover(source).index(it) + 2}"
+        raise DatasetError(f"{where}: label '{it.label}' is not a class of the checkpoint "
+                           f"({', '.join(names)}); "
+                           "without --strict-labels such clips are scored apart as non-fall clips")
+    return unknown
+
+
+def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
+             cache_dir: str | None = None, split: str | None = None, device: str = "cpu",
+             weights: str | None = None, strict_labels: bool = False, progress: bool = True) -> dict:
+    """Score `ckpt` on `data`, write metrics.json, predictions.csv, the PNGs and report.md into `out`;
+    returns the metrics."""
+    from . import plots, report
+    from .inference import Predictor
+
+    eval_set = load_eval_set(data, split)
+    pred = Predictor(ckpt, device=device, weights=weights)
+    names = pred.class_names
+    unknown = _unknown_check(eval_set.items, names, eval_set.identity["source"], strict_labels)
+    cache_root = cache_dir or eval_set.cache_dir or "cache/features"
+    cache, ext = features.extract([it.path for it in eval_set.items], pred.backbone, pred.fps, cache_root,
+                                  progress=progress)
+    rows, unreadable = [], []
+    for it in eval_set.items:
+        if it.path in ext.failed or not cache.has(it.path):
+            unreadable.append({"path": it.path, "label": it.label,
+                               "reason": ext.failed.get(it.path, "no features in the cache")})
+            continue
+        feats, _ = cache.load(it.path)
+        r = pred.predict_features(it.path, feats)
+        rows.append({"path": it.path, "true": it.label, "predicted": r.label, "confidence": r.confidence,
+                     "known": it.label in names, "duration_s": len(feats) / pred.fps,
+                     "fall_events": [list(e) for e in r.events], "probs": r.probs})
+    known = [r for r in rows if r["known"]]
+    result = {"checkpoint": checkpoint_identity(ckpt, pred), "dataset": eval_set.identity,
+              "class_names": names,
+              "clips": {"listed": len(eval_set.items), "scored": len(rows), "unreadable": len(unreadable),
+                        "known_class": len(known), "unknown_class": len(rows) - len(known)},
+              **class_metrics([names.index(r["true"]) for r in known],
+                              [names.index(r["predicted"]) for r in known], names),
+              "fall": fall_metrics(rows, pred.rule.fall_class, names),
+              "unknown_classes": {u: _unknown_summary([r for r in rows if r["true"] == u]) for u in unknown},
+              "unreadable": unreadable}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_predictions(out / "predictions.csv", rows, unreadable, names)
+    plots.confusion_matrix(result["confusion_matrix"], names, out / "confusion_matrix.png",
+                           f"{Path(ckpt).name} on {Path(eval_set.identity['source']).name} "
+                           f"({len(known)} clips of known classes)")
+    plots.per_class(result["per_class"], out / "per_class.png")
+    features.atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+    features.atomic_write_text(out / "report.md", report.evaluation_report(result, rows))
+    return result
+
+
+def _unknown_summary(rows: list[dict]) -> dict:
+    return {"clips": len(rows), "predicted": dict(Counter(r["predicted"] for r in rows)),
+            "fall_alerts": sum(len(r["fall_events"]) for r in rows)}
+
+
+def _write_predictions(path: Path, rows: list[dict], unreadable: list[dict], names: list[str]) -> None:
+    def write(tmp):
+        with open(tmp, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "true", "predicted", "confidence", "known_class", "duration_s",
+                        "fall_events", *(f"p_{n}" for n in names), "error"])
+            for r in rows:
+                events = ";".join(f"{a:.2f}-{b:.2f}" for a, b in r["fall_events"])
+                w.writerow([r["path"], r["true"], r["predicted"], f"{r['confidence']:.4f}", int(r["known"]),
+                            f"{r['duration_s']:.2f}", events, *(f"{r['probs'][n]:.4f}" for n in names), ""])
+            for u in unreadable:  # every listed clip has a row; these were not scored
+                w.writerow([u["path"], u["label"], "", "", "", "", "", *([""] * len(names)), u["reason"]])
+    features.atomic_write(path, write)
+
+
+def _name(ckpt: str, used: set[str]) -> str:
+    p = Path(ckpt)
+    parts = [x for x in p.parent.parts if x not in ("checkpoints", ".", "..")]
+    name = p.stem if p.stem not in ("best", "last") or not parts else parts[-1]
+    name = re.sub(r"[^\w.-]+", "_", name) or "ckpt"
+    base, i = name, 2
+    while name in used:
+        name, i = f"{base}_{i}", i + 1
+    used.add(name)
+    return name
+
+
+def compare(ckpts: list[str], data: str | os.PathLike, out: str | os.PathLike, **kw) -> list[dict]:
+    """Evaluate each checkpoint into out/<name>/, then one table (md, csv, json) and one plot."""
+    from . import plots, report
+    from .inference import load_classifier
+
+    for ckpt in ckpts:  # a bad checkpoint fails before any work, not after the first evaluations
+        load_classifier(ckpt)
+    out, used, rows = Path(out), set(), []
+    for ckpt in ckpts:
+        name = _name(ckpt, used)
+        r = evaluate(ckpt, data, out / name, **kw)
+        c, fall = r["checkpoint"], r["fall"] or {}
+        rows.append({"name": name, "checkpoint": str(ckpt), "backbone": c["backbone"], "weights": c["weights"],
+                     "fps": c["fps"], "window": c["window"], "clips": r["clips"]["known_class"],
+                     "unreadable": r["clips"]["unreadable"], "accuracy": r["accuracy"],
+                     "macro_f1": r["macro_f1"], "fall_sensitivity": fall.get("sensitivity"),
+                     "fall_specificity": fall.get("specificity"),
+                     "false_alerts_per_hour": fall.get("false_alerts_per_hour"), "report": f"{name}/report.md"})
+
+    def write_csv(tmp):
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    features.atomic_write(out / "comparison.csv", write_csv)
+    features.atomic_write_text(out / "comparison.json", json.dumps(rows, indent=2))
+    plots.comparison(rows, out / "comparison.png")
+    features.atomic_write_text(out / "comparison.md", report.comparison_report(rows, data))
+    return rows

@@ -1,0 +1,279 @@
+"""Batch labelling: a folder of footage in, one label per video and a per-window timeline out.
+
+    for r in label_videos(["footage/"], "runs/quickstart/best.ckpt", out="labels.csv"):
+        print(r.path, r.label, r.confidence)
+
+Video label rule (decision.py, the same as live mode and evaluation): a video is `falling` when the fall
+probability stays above the threshold for k consecutive windows; otherwise it is the class with the
+highest mean probability over its windows.
+
+Speed comes from doing only what the model needs: worker processes decode just the frames at the
+checkpoint's sampling rate (grab() skips the rest) and resize them for the backbone; the main process
+batches frames of several videos into each backbone call and runs the LSTM over all windows of a
+video in one call. A bad file never stops the run: it becomes a result with status "error".
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from .decoding import decoders
+from .video import is_video_file
+
+
+class InputError(ValueError):
+    """Nothing to label: a PATH that does not exist, or no videos under it."""
+
+
+@dataclass
+class Job:
+    path: str          # absolute; the key of a result in labels.csv
+    rel: str           # relative name under the PATH it was found in (for annotated copies)
+    size: int = -1
+    mtime_ns: int = -1
+    error: str = ""    # set when the file could not even be stat()ed
+
+
+@dataclass
+class VideoResult:
+    path: str
+    status: str                                   # "ok" | "error"
+    label: str | None = None
+    confidence: float | None = None
+    probs: dict[str, float] = field(default_factory=dict)  # mean over windows
+    duration_s: float | None = None
+    windows: int = 0
+    window_starts_s: list[float] = field(default_factory=list)
+    window_ends_s: list[float] = field(default_factory=list)
+    window_probs: np.ndarray | None = None        # (windows, classes)
+    events: list[tuple[float, float]] = field(default_factory=list)  # fall events (start_s, end_s)
+    error: str = ""
+    size: int = -1
+    mtime_ns: int = -1
+    frames: int = 0                               # frames sampled and embedded
+    rel: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def first_fall_s(self) -> float | None:
+        return self.events[0][0] if self.events else None
+
+
+# --------------------------------------------------------------------------------------------- inputs
+def _job(path: str, rel: str) -> Job:
+    job = Job(os.path.abspath(path), rel)
+    try:
+        st = os.stat(path)
+        job.size, job.mtime_ns = st.st_size, st.st_mtime_ns
+    except OSError as e:
+        job.error = f"{path}: cannot read it ({e.strerror or e})"
+    return job
+
+
+def find_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> list[Job]:
+    """Files as given (whatever their extension), folders searched for video extensions (recursively by
+    default, hidden files skipped), glob patterns expanded. Order kept, duplicates dropped."""
+    jobs, seen = [], set()
+
+    def add(path: str, rel: str):
+        key = os.path.abspath(path)
+        if key not in seen:
+            seen.add(key)
+            jobs.append(_job(path, rel))
+
+    def walk(folder: Path):
+        found = folder.rglob("*") if recursive else folder.glob("*")
+        for p in sorted(found):
+            rel = p.relative_to(folder)
+            if not any(part.startswith(".") for part in rel.parts) and is_video_file(p) and p.is_file():
+                add(str(p), str(rel))
+
+    for raw in paths:
+        s = str(raw)
+        p = Path(s)
+        if p.is_dir():
+            walk(p)
+        elif p.is_file():
+            add(s, p.name)
+        elif glob.has_magic(s):
+            for m in sorted(glob.glob(s, recursive=True)):
+                if Path(m).is_dir():
+                    walk(Path(m))
+                elif is_video_file(m):
+                    add(m, Path(m).name)
+        else:
+            raise InputError(f"{s}: no such file or folder")
+    return jobs
+
+
+# ------------------------------------------------------------------------------------------- results
+def make_result(pred, job: Job, feats: np.ndarray, info: dict, stride: int | None) -> VideoResult:
+    """Windows, per-window probabilities and the video decision (Predictor + decision.decide)."""
+    vp = pred.predict_features(job.path, feats, stride)
+    duration = float(info.get("duration_s") or len(feats) / pred.fps)
+    win = pred.window / pred.fps
+
+    def clip(start: float, end: float) -> float:  # windows (padded past the end) end with the video
+        return round(min(end, duration) if duration > start else end, 6)
+
+    return VideoResult(
+        path=job.path, status="ok", label=vp.label, confidence=vp.confidence, probs=vp.probs,
+        duration_s=duration, windows=len(vp.window_starts_s), window_starts_s=vp.window_starts_s,
+        window_ends_s=[clip(s, s + win) for s in vp.window_starts_s], window_probs=vp.window_probs,
+        events=[(a, clip(a, b)) for a, b in vp.events], size=job.size, mtime_ns=job.mtime_ns,
+        frames=len(feats), rel=job.rel)
+
+
+def safe_result(pred, job: Job, feats: np.ndarray, info: dict, stride: int | None) -> VideoResult:
+    """make_result, but a video the model cannot take becomes an error row instead of ending the run."""
+    try:
+        return make_result(pred, job, feats, info, stride)
+    except (ValueError, RuntimeError, IndexError) as e:
+        return error_result(job, f"{job.path}: labelling failed: {type(e).__name__}: {e}")
+
+
+def error_result(job: Job, message: str) -> VideoResult:
+    return VideoResult(path=job.path, status="error", error=message, size=job.size, mtime_ns=job.mtime_ns,
+                       rel=job.rel)
+
+
+def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: int = 1,
+                 batch_frames: int = 32, embed_batch_size: int | None = None, chunk: int = 16
+                 ) -> Iterator[VideoResult]:
+    """Results in completion order. Frames of all videos in flight share each backbone call."""
+    todo = []
+    for job in jobs:
+        if job.error:
+            yield error_result(job, job.error)
+        else:
+            todo.append(job)
+    if not todo:
+        return
+    kw = {} if embed_batch_size is None else {"batch_size": embed_batch_size}
+    feats: dict[int, list] = {}     # vid -> feature chunks in order (None until embedded)
+    infos: dict[int, dict] = {}     # vid -> decoder's "done" info, waiting for its last features
+    pending: list[tuple[int, int, np.ndarray]] = []  # (vid, chunk index, frames) not yet embedded
+    src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, pred.backbone.preprocess,
+                   workers, chunk)
+
+    def flush():
+        out = pred.backbone.embed(np.concatenate([f for _, _, f in pending]), **kw)
+        at = 0
+        for vid, k, frames in pending:
+            if vid in feats:
+                feats[vid][k] = out[at:at + len(frames)]
+            at += len(frames)
+        pending.clear()
+
+    def finished():
+        for vid in [v for v in infos if all(c is not None for c in feats[v])]:
+            info = infos.pop(vid)
+            yield safe_result(pred, todo[vid], np.concatenate(feats.pop(vid)), info, stride)
+
+    try:
+        while not src.exhausted or pending:
+            # Never idle with frames in hand: embed what we have whenever no message is ready.
+            msg = src.poll(0.0 if pending else 0.2)
+            if msg is None:
+                if pending:
+                    flush()
+                    yield from finished()
+                continue
+            kind, vid = msg[0], msg[1]
+            if kind == "frames":
+                feats.setdefault(vid, []).append(None)
+                pending.append((vid, len(feats[vid]) - 1, msg[2]))
+                if sum(len(f) for _, _, f in pending) >= batch_frames:
+                    flush()
+                    yield from finished()
+            elif kind == "done":
+                if vid in feats:
+                    infos[vid] = msg[2]
+                    yield from finished()
+                else:
+                    yield error_result(todo[vid], f"{todo[vid].path}: no frames could be decoded")
+            else:
+                feats.pop(vid, None)
+                pending[:] = [p for p in pending if p[0] != vid]
+                yield error_result(todo[vid], msg[2])
+    finally:
+        src.close()
+
+
+def load_predictor(ckpt, device: str = "cpu", threshold: float | None = None, fall_k: int | None = None):
+    """Predictor for a checkpoint path (or an existing Predictor), with the fall rule's overrides."""
+    from .inference import Predictor
+
+    pred = ckpt if isinstance(ckpt, Predictor) else Predictor(ckpt, device=device)
+    changes = {k: v for k, v in (("threshold", threshold), ("k", fall_k), ("m", fall_k)) if v is not None}
+    if changes:
+        pred.rule = replace(pred.rule, **changes)
+    return pred
+
+
+class LabelRun:
+    """One labelling command: inputs found, checkpoint loaded and outputs planned on construction (every
+    user error raises here, before any work), then iterate it for the results."""
+
+    def __init__(self, paths, ckpt, *, out=None, jsonl=None, annotate=None, overwrite: bool = False,
+                 stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
+                 workers: int = 1, device: str = "cpu", recursive: bool = True, batch_frames: int = 32):
+        paths = list(paths)
+        jobs = paths if paths and all(isinstance(p, Job) for p in paths) else find_videos(paths, recursive)
+        if not jobs:
+            raise InputError(f"no videos found under {', '.join(map(str, paths)) or '(no PATH given)'} "
+                             "(video extensions: .mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv)")
+        if stride is not None and stride < 1:
+            raise InputError(f"stride must be >= 1 frame, got {stride}")
+        self.pred = load_predictor(ckpt, device, threshold, fall_k)
+        self.jobs, self.todo, self.done = jobs, jobs, []
+        self.stride, self.workers, self.batch_frames = stride, workers, batch_frames
+        self.embed_batch_size = 64 if str(device).startswith("cuda") else None
+        self.annotator = self.outputs = None
+        if annotate:
+            from .annotate import Annotator
+
+            self.annotator = Annotator(annotate, self.pred.class_names, self.pred.rule)
+        if out:
+            from .outputs import Outputs
+
+            self.outputs = Outputs(out, self.pred.class_names, jsonl)
+            self.outputs.merge_leftovers()  # results of an interrupted distributed run
+            self.todo, self.done = self.outputs.plan(jobs, overwrite,
+                                                     self.annotator.exists if self.annotator else None)
+
+    def __iter__(self) -> Iterator[VideoResult]:
+        try:
+            for r in iter_results(self.pred, self.todo, stride=self.stride, workers=self.workers,
+                                  batch_frames=self.batch_frames, embed_batch_size=self.embed_batch_size):
+                if self.annotator and r.ok:
+                    self.annotator.submit(r)
+                if self.outputs:
+                    self.outputs.append(r)
+                yield r
+        finally:
+            if self.annotator:
+                self.annotator.close()
+            if self.outputs:
+                self.outputs.close()
+
+
+def label_videos(paths, ckpt, **kwargs) -> Iterator[VideoResult]:
+    """Label videos (files, folders - recursively - or glob patterns) with a checkpoint (path or Predictor);
+    yields a VideoResult per video as it finishes, in completion order.
+
+    Keyword arguments (see LabelRun): out (CSV: results are appended as they come; videos already in it
+    with the same path, size and mtime are skipped unless overwrite=True), jsonl (per-window timeline),
+    annotate (folder for annotated copies), stride (window hop in sampled frames), threshold and fall_k
+    (the fall rule), workers (decoder processes; 0 = a thread), device, recursive, batch_frames.
+    InputError / CheckpointError / OutputError are raised by this call, before any work starts."""
+    return iter(LabelRun(paths, ckpt, **kwargs))

@@ -1,0 +1,269 @@
+"""Append-safe result files of `action-rec label`: labels.csv (one row per video) and an optional JSONL
+timeline (one line per window), plus reading back what an earlier run already did.
+
+Crash safety without a database: each video is committed with one write of complete lines, flushed and
+fsynced - its JSONL lines first, then its CSV row, which is the commit mark. A run killed at any instant
+leaves at worst a partial last line (cut off on the next start) and JSONL lines of a video that has no
+CSV row yet (dropped on the next start, and the video labelled again). Rows carry the file's size and
+mtime, so a re-run skips exactly the videos that are done and unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+from .features import atomic_write
+
+CSV_HEAD = ["path", "status", "label", "confidence"]
+CSV_TAIL = ["duration_s", "windows", "fall_events", "first_fall_s", "error", "size", "mtime_ns"]
+
+
+class OutputError(ValueError):
+    """An output file that cannot be appended to (e.g. written for other classes)."""
+
+
+def columns(class_names: list[str]) -> list[str]:
+    return CSV_HEAD + [f"p_{c}" for c in class_names] + CSV_TAIL
+
+
+def repair(path: Path) -> None:
+    """Cut a partial last line (left by a writer killed mid-line, or a full disk)."""
+    with open(path, "r+b") as f:
+        pos = f.seek(0, os.SEEK_END)
+        f.seek(max(0, pos - 1))
+        if pos == 0 or f.read(1) == b"\n":
+            return
+        while pos > 0:
+            step = min(1 << 16, pos)
+            pos -= step
+            f.seek(pos)
+            i = f.read(step).rfind(b"\n")
+            if i >= 0:
+                pos += i + 1
+                break
+        f.truncate(pos)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _num(v, fmt: str) -> str:
+    return "" if v is None else format(v, fmt)
+
+
+def result_row(r, class_names: list[str]) -> dict:
+    """CSV row (all strings) of a labelling result (labeling.VideoResult or anything with its fields)."""
+    ok = r.status == "ok"
+    row = {"path": r.path, "status": r.status, "label": r.label or "",
+           "confidence": _num(r.confidence, ".6f")}
+    row.update({f"p_{c}": _num(r.probs.get(c), ".6f") if ok else "" for c in class_names})
+    row.update({"duration_s": _num(r.duration_s, ".3f"), "windows": str(r.windows) if ok else "",
+                "fall_events": str(len(r.events)) if ok else "",
+                "first_fall_s": _num(r.events[0][0], ".3f") if ok and r.events else "",
+                "error": " ".join((r.error or "").split()), "size": str(r.size), "mtime_ns": str(r.mtime_ns)})
+    return row
+
+
+def window_lines(r, class_names: list[str]) -> str:
+    """JSONL lines, one per window: path, start_s, end_s, label (the window's top class), probabilities."""
+    if r.status != "ok" or r.window_probs is None:
+        return ""
+    out = []
+    for s, e, p in zip(r.window_starts_s, r.window_ends_s, r.window_probs.tolist()):
+        out.append(json.dumps({"path": r.path, "start_s": round(s, 3), "end_s": round(e, 3),
+                               "label": class_names[max(range(len(p)), key=p.__getitem__)],
+                               "probs": {c: round(v, 6) for c, v in zip(class_names, p)}}) + "\n")
+    return "".join(out)
+
+
+class _Appender:
+    """One write() of complete lines, then flush and fsync: the file never holds half a line we wrote."""
+
+    def __init__(self, path: Path):
+        self._f = open(path, "ab")
+
+    def write(self, text: str) -> None:
+        if text:
+            self._f.write(text.encode("utf-8"))
+            self._f.flush()
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def _csv_line(cols: list[str], row: dict) -> str:
+    buf = io.StringIO()
+    csv.DictWriter(buf, cols, lineterminator="\n", extrasaction="ignore").writerow(row)
+    return buf.getvalue()
+
+
+class Outputs:
+    """labels.csv (+ JSONL timeline): `plan()` what is left to do, `append()` each result as it comes."""
+
+    def __init__(self, csv_path, class_names: list[str], jsonl_path=None):
+        self.csv_path = Path(csv_path)
+        self.jsonl_path = Path(jsonl_path) if jsonl_path else None
+        self.class_names = list(class_names)
+        self.columns = columns(self.class_names)
+        self.rows: dict[str, dict] = {}        # path -> its (last) row in the CSV
+        self.jsonl_count: Counter = Counter()  # path -> JSONL lines
+        self._csv = self._jsonl = None
+
+    # ------------------------------------------------------------------------------------- reading
+    def load(self, overwrite: bool = False) -> None:
+        self.rows.clear()
+        self.jsonl_count.clear()
+        if self.csv_path.is_file() and self.csv_path.stat().st_size > 0:
+            repair(self.csv_path)
+            with open(self.csv_path, newline="", encoding="utf-8") as f:
+                reader = csv.DictReader(f)
+                if reader.fieldnames != self.columns:
+                    if not overwrite:
+                        raise OutputError(
+                            f"{self.csv_path} exists with other columns ({', '.join(reader.fieldnames or [])}): "
+                            "it was written for other classes or by another tool. Choose another --out, or "
+                            "pass --overwrite to replace it")
+                    return  # replaced as a whole by plan()
+                for row in reader:
+                    if row.get("path"):
+                        self.rows[row["path"]] = row
+        if self.jsonl_path and self.jsonl_path.is_file():
+            repair(self.jsonl_path)
+            for path in self._jsonl_paths(self.jsonl_path):
+                self.jsonl_count[path] += 1
+
+    @staticmethod
+    def _jsonl_paths(path: Path):
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    yield json.loads(line)["path"]
+                except (ValueError, KeyError, TypeError):
+                    yield None  # garbage line: dropped by the next rewrite
+
+    def is_done(self, job) -> bool:
+        row = self.rows.get(job.path)
+        return (row is not None and row["status"] == "ok" and row["size"] == str(job.size)
+                and row["mtime_ns"] == str(job.mtime_ns)
+                and (self.jsonl_path is None or self.jsonl_count[job.path] > 0))
+
+    # ------------------------------------------------------------------------------------ planning
+    def plan(self, jobs, overwrite: bool = False, complete=None) -> tuple[list, list]:
+        """-> (jobs to label, jobs already done). Rows of the jobs to label (stale, failed, or all with
+        overwrite) and orphan JSONL lines are dropped first, so the files never hold a video twice.
+        `complete(job)` may demand more than a row (e.g. the annotated copy exists)."""
+        self.load(overwrite)
+        todo, done = [], []
+        for job in jobs:
+            ok = not overwrite and self.is_done(job) and (complete is None or complete(job))
+            (done if ok else todo).append(job)
+        drop = {j.path for j in todo if j.path in self.rows}
+        for path in drop:
+            del self.rows[path]
+        fresh = not self.csv_path.is_file() or self.csv_path.stat().st_size == 0 or self._header_differs()
+        if drop or fresh:
+            self._rewrite_csv()
+        if self.jsonl_path:
+            keep = {p for p, r in self.rows.items() if r["status"] == "ok"}
+            if set(self.jsonl_count) - keep:
+                self._rewrite_jsonl(keep)
+        self._csv = _Appender(self.csv_path)
+        self._jsonl = _Appender(self.jsonl_path) if self.jsonl_path else None
+        return todo, done
+
+    def _header_differs(self) -> bool:
+        with open(self.csv_path, newline="", encoding="utf-8") as f:
+            return next(csv.reader(f), None) != self.columns
+
+    def _rewrite_csv(self) -> None:
+        def write(tmp):
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                w = csv.DictWriter(f, self.columns, lineterminator="\n", extrasaction="ignore")
+                w.writeheader()
+                w.writerows(self.rows.values())
+        atomic_write(self.csv_path, write)
+
+    def _rewrite_jsonl(self, keep: set[str]) -> None:
+        src = self.jsonl_path
+
+        def write(tmp):
+            with open(src, encoding="utf-8") as fin, open(tmp, "w", encoding="utf-8") as fout:
+                for line in fin:
+                    try:
+                        if json.loads(line)["path"] in keep:
+                            fout.write(line)
+                    except (ValueError, KeyError, TypeError):
+                        pass
+        atomic_write(src, write)
+        self.jsonl_count = Counter({p: n for p, n in self.jsonl_count.items() if p in keep})
+
+    # ------------------------------------------------------------------------------------- writing
+    def append(self, result) -> None:
+        self.append_raw(result_row(result, self.class_names), window_lines(result, self.class_names))
+
+    def append_raw(self, row: dict, lines: str = "") -> None:
+        if self._csv is None:
+            raise RuntimeError("call plan() before append()")
+        if self._jsonl is not None and lines:
+            self._jsonl.write(lines)  # timeline first: the CSV row commits the video
+            self.jsonl_count[row["path"]] += lines.count("\n")
+        self._csv.write(_csv_line(self.columns, row))
+        self.rows[row["path"]] = row
+
+    def absorb(self, part: Outputs) -> int:
+        """Append the results of another writer's files (a rank's part files) that are not here yet, then
+        delete them. Returns the number of rows added. Duplicates (a video done by two ranks) count once."""
+        part.load()
+        lines: dict[str, list[str]] = {}
+        if part.jsonl_path and part.jsonl_path.is_file():
+            with open(part.jsonl_path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        lines.setdefault(json.loads(line)["path"], []).append(line)
+                    except (ValueError, KeyError, TypeError):
+                        pass
+        added = 0
+        for path, row in part.rows.items():
+            mine = self.rows.get(path)
+            if mine is not None and (mine["status"] == "ok" or row["status"] != "ok"):
+                continue
+            self.append_raw(row, "".join(lines.get(path, [])))
+            added += 1
+        part.close()
+        for p in (part.csv_path, part.jsonl_path):
+            if p is not None:
+                p.unlink(missing_ok=True)
+        return added
+
+    def part(self, rank: int) -> Outputs:
+        """This output's part files for one rank of a distributed run (merged by absorb)."""
+        def name(p: Path) -> Path:
+            return p.with_name(f"{p.name}.rank{rank}.part")
+        return Outputs(name(self.csv_path), self.class_names, self.jsonl_path and name(self.jsonl_path))
+
+    def leftover_parts(self) -> list[Outputs]:
+        ranks = sorted({int(p.name.rsplit(".rank", 1)[1].split(".")[0])
+                        for p in self.csv_path.parent.glob(f"{self.csv_path.name}.rank*.part")})
+        return [self.part(r) for r in ranks]
+
+    def merge_leftovers(self) -> int:
+        """Fold in part files an interrupted distributed run left behind; returns rows added."""
+        parts = self.leftover_parts()
+        if not parts:
+            return 0
+        self.plan([])
+        try:
+            return sum(self.absorb(p) for p in parts)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        for a in (self._csv, self._jsonl):
+            if a is not None:
+                a.close()
+        self._csv = self._jsonl = None

@@ -1,0 +1,273 @@
+"""Batch labelling end to end: discovery, every row, resume after SIGKILL, CSV/JSONL agreement,
+annotated copies, and the 2-process Lightning path against the single-process one."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from action_rec.cli import main
+from action_rec.decision import decide
+from action_rec.labeling import InputError, find_videos, label_videos
+from conftest import write_video
+
+NAMES = ["falling", "running", "walking"]
+
+
+def env():  # at call time: conftest points the ONNX export cache at a temporary folder
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+
+
+def file_weights_checkpoint(path):
+    """Like conftest.write_checkpoint, but the random backbone weights are a file, so every process that
+    loads the checkpoint builds the same backbone (needed to compare processes)."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from action_rec.backbones import build_backbone
+    from action_rec.classifier import ActionClassifier
+
+    torch.manual_seed(0)
+    weights = path.with_suffix(".weights.pt")
+    torch.save(EfficientNet.from_name("efficientnet-lite0", image_size=64).state_dict(), weights)
+    bb = build_backbone("efficientnet_lite0", weights=str(weights), image_size=64)
+    spec = {"backbone": bb.identity(), "weights_arg": str(weights), "fps": 4.0, "window": 6,
+            "padding": "repeat_last"}
+    model = ActionClassifier(NAMES, bb.feature_dim, spec, hidden=32)
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def ckpt(tmp_path_factory):
+    return file_weights_checkpoint(tmp_path_factory.mktemp("ckpt") / "model.ckpt")
+
+
+GOOD = {"a.mp4": 24, "b.mp4": 40, "sub/deep/c.avi": 30}  # frames at 10 fps
+BAD = {"corrupt.mp4": "corrupt or truncated", "truncated.mp4": "cannot open", "renamed.mp4": "cannot open",
+       "empty.mp4": "empty file"}
+
+
+@pytest.fixture(scope="module")
+def footage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("footage")
+    for i, (name, n) in enumerate(GOOD.items()):
+        write_video(root / name, n_frames=n, fps=10, seed=i)
+    long = write_video(root / "long.mp4", n_frames=60, fps=10, seed=9).read_bytes()
+    data = bytearray(long)
+    data[2000:-2000:50] = np.random.default_rng(0).integers(0, 256, len(data[2000:-2000:50]),
+                                                            dtype=np.uint8).tobytes()
+    (root / "corrupt.mp4").write_bytes(bytes(data))
+    (root / "truncated.mp4").write_bytes(long[: len(long) // 2])
+    (root / "long.mp4").unlink()
+    (root / "renamed.mp4").write_text("this is a text file\n" * 40)
+    (root / "empty.mp4").write_bytes(b"")
+    (root / "notes.txt").write_text("not a video extension: never listed")
+    (root / "sub" / "clip.srt").write_text("1\n")
+    return root
+
+
+def read_csv(path):
+    with open(path, newline="") as f:
+        return {r["path"]: r for r in csv.DictReader(f)}
+
+
+def read_jsonl(path):
+    out = {}
+    for line in Path(path).read_text().splitlines():
+        d = json.loads(line)
+        out.setdefault(d["path"], []).append(d)
+    return out
+
+
+def test_find_videos(footage):
+    rels = sorted(j.rel for j in find_videos([footage]))
+    assert rels == sorted([*GOOD, *BAD])  # nested, any video extension; .txt/.srt never listed
+    assert sorted(j.rel for j in find_videos([footage], recursive=False)) == sorted(
+        n for n in [*GOOD, *BAD] if "/" not in n)
+    assert [j.rel for j in find_videos([footage / "notes.txt"])] == ["notes.txt"]  # named files are tried
+    assert sorted(j.rel for j in find_videos([str(footage / "**" / "*.avi")])) == ["c.avi"]
+    assert all(os.path.isabs(j.path) and j.size >= 0 for j in find_videos([footage]))
+    with pytest.raises(InputError, match="no such file"):
+        find_videos([footage / "missing"])
+
+
+def check_rows(rows, footage, timeline):
+    assert set(rows) == {str(footage / n) for n in [*GOOD, *BAD]}
+    for name, n in GOOD.items():
+        r = rows[str(footage / name)]
+        st = (footage / name).stat()
+        assert r["status"] == "ok" and r["label"] in NAMES and r["error"] == ""
+        assert (int(r["size"]), int(r["mtime_ns"])) == (st.st_size, st.st_mtime_ns)
+        assert float(r["duration_s"]) == pytest.approx(n / 10)
+        p = np.array([float(r[f"p_{c}"]) for c in NAMES])
+        assert p.sum() == pytest.approx(1, abs=1e-4) and float(r["confidence"]) == pytest.approx(
+            p[NAMES.index(r["label"])], abs=1e-6) or r["fall_events"] != "0"
+        # the timeline agrees with the row: one line per window, same mean and the same decision
+        lines = timeline[r["path"]]
+        assert len(lines) == int(r["windows"]) >= 1
+        wp = np.array([[d["probs"][c] for c in NAMES] for d in lines])
+        assert np.allclose(wp.mean(0), p, atol=2e-6)
+        idx, conf, events = decide(wp, NAMES)
+        assert NAMES[idx] == r["label"] and conf == pytest.approx(float(r["confidence"]), abs=1e-5)
+        assert int(r["fall_events"]) == len(events)
+        assert all(0 <= d["start_s"] < d["end_s"] <= n / 10 + 1e-6 for d in lines)
+    for name, why in BAD.items():
+        r = rows[str(footage / name)]
+        assert r["status"] == "error" and why in r["error"] and r["label"] == "" and r["p_walking"] == ""
+        assert r["path"] not in timeline
+
+
+def test_label_folder_rows_resume_and_annotate(footage, ckpt, tmp_path, capsys):
+    out, tl, ann = tmp_path / "labels.csv", tmp_path / "t.jsonl", tmp_path / "ann"
+    args = ["label", str(footage), "--ckpt", str(ckpt), "--out", str(out), "--jsonl", str(tl),
+            "--annotate", str(ann), "--workers", "1", "--quiet"]
+    assert main(args) == 1  # some failed
+    text = capsys.readouterr().out
+    assert "labelled 7 videos" in text and "errors: 4" in text and "empty file" in text
+    rows = read_csv(out)
+    check_rows(rows, footage, read_jsonl(tl))
+    # annotated copies mirror the tree, keep every frame, and carry the overlay
+    import cv2
+
+    for name, n in GOOD.items():
+        cap = cv2.VideoCapture(str(ann / Path(name).with_suffix(".mp4")))
+        assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == n
+        ok, frame = cap.read()
+        ok0, frame0 = cv2.VideoCapture(str(footage / name)).read()
+        assert ok and ok0 and np.abs(frame.astype(int) - frame0).mean() > 5
+    assert sorted(p.name for p in ann.rglob("*") if p.is_file()) == ["a.mp4", "b.mp4", "c.mp4"]
+
+    # re-run: the ok videos are skipped, the failed ones retried; still one row per video
+    assert main(args) == 1
+    assert "4 videos" in capsys.readouterr().out.splitlines()[0]
+    again = read_csv(out)
+    assert len(again) == len(rows) and all(again[p] == rows[p] for p in rows if rows[p]["status"] == "ok")
+    assert len(out.read_text().splitlines()) == 1 + len(rows)
+    # a changed video or a missing annotated copy is labelled again; --overwrite relabels all
+    os.utime(footage / "a.mp4", ns=(time.time_ns(), time.time_ns()))
+    (ann / "b.mp4").unlink()
+    done = list(label_videos([footage], ckpt, out=out, jsonl=tl, annotate=ann, workers=0))
+    assert sorted(Path(r.path).name for r in done if r.ok) == ["a.mp4", "b.mp4"]
+    check_rows(read_csv(out), footage, read_jsonl(tl))
+    assert len(list(label_videos([footage], ckpt, out=out, jsonl=tl, overwrite=True, workers=0))) == 7
+    check_rows(read_csv(out), footage, read_jsonl(tl))
+
+
+def test_all_good_exits_zero_and_threshold_makes_falls(footage, ckpt, tmp_path, capsys):
+    out = tmp_path / "l.csv"
+    good = [str(footage / n) for n in GOOD]
+    assert main(["label", *good, "--ckpt", str(ckpt), "--out", str(out), "--workers", "0", "--quiet",
+                 "--threshold", "0.0", "--stride", "1"]) == 0
+    assert "errors: 0" in capsys.readouterr().out
+    for name, n in GOOD.items():
+        r = read_csv(out)[str(footage / name)]
+        # every window's fall probability is over 0: one event from the start, and the video is a fall
+        assert r["label"] == "falling" and r["fall_events"] == "1" and r["first_fall_s"] == "0.000"
+        sampled = -(-n * 4 // 10)  # frames at 4 fps: ceil(duration * 4)
+        assert int(r["windows"]) == max(1, sampled - 6 + 1)  # stride 1, window 6
+
+
+def test_user_errors_before_any_work(footage, ckpt, tmp_path, capsys):
+    out = tmp_path / "l.csv"
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for args, msg in (([str(footage), "--ckpt", str(tmp_path / "none.ckpt")], "no such checkpoint"),
+                      ([str(footage), "--ckpt", str(foreign)], "not an action_rec checkpoint"),
+                      ([str(tmp_path / "nothing")], "no such file or folder"),
+                      ([str(footage / "sub" / "*.mov")], "no videos found")):
+        args = args if "--ckpt" in args else [*args, "--ckpt", str(ckpt)]
+        assert main(["label", *args, "--out", str(out), "--quiet"]) == 2
+        assert msg in capsys.readouterr().err
+        assert not out.exists()
+    out.write_text("path,label\n")
+    assert main(["label", str(footage), "--ckpt", str(ckpt), "--out", str(out), "--quiet"]) == 2
+    assert "other columns" in capsys.readouterr().err and out.read_text() == "path,label\n"
+
+
+@pytest.mark.slow
+def test_sigkill_midway_loses_nothing_and_rerun_does_only_the_rest(ckpt, tmp_path):
+    folder = tmp_path / "many"
+    for i in range(24):
+        write_video(folder / f"v{i:02d}.mp4", n_frames=40, fps=10, seed=i)
+    out, tl = tmp_path / "l.csv", tmp_path / "t.jsonl"
+    cmd = [sys.executable, "-m", "action_rec.cli", "label", str(folder), "--ckpt", str(ckpt), "--out", str(out),
+           "--jsonl", str(tl), "--workers", "1", "--batch-frames", "4", "--quiet"]
+    psutil = pytest.importorskip("psutil")
+    proc = subprocess.Popen(cmd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.monotonic()
+        while not (out.is_file() and len(out.read_bytes().splitlines()) >= 2):
+            assert proc.poll() is None, "the run ended before it could be killed"
+            assert time.monotonic() - t0 < 120
+            time.sleep(0.01)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    # the decoder process notices its parent is gone and exits (no orphans left behind)
+    gone, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive and children
+    text = out.read_text()
+    before = read_csv(out) if text.endswith("\n") else None
+    assert before is not None, "a half-written CSV line"
+    assert 1 <= len(before) < 24 and all(r["status"] == "ok" for r in before.values())
+    for line in tl.read_text().splitlines():
+        json.loads(line)  # every timeline line complete
+    # the worst a kill can leave: half a line in each file; the next start cuts it
+    with open(out, "a") as f:
+        f.write(f"{folder}/v99.mp4,ok,walk")
+    with open(tl, "a") as f:
+        f.write('{"path": "x", "start')
+    rest = list(label_videos([folder], ckpt, out=out, jsonl=tl, workers=0))
+    assert len(rest) == 24 - len(before) and not {r.path for r in rest} & set(before)
+    after = read_csv(out)
+    assert len(after) == 24 and len(out.read_text().splitlines()) == 25
+    assert all(after[p] == before[p] for p in before)
+    timeline = read_jsonl(tl)
+    assert set(timeline) == set(after) and all(len(timeline[p]) == int(after[p]["windows"]) for p in after)
+
+
+def test_a_video_that_vanishes_mid_run_is_an_error_row(ckpt, tmp_path):
+    from action_rec.labeling import LabelRun
+
+    for name in ("a.mp4", "b.mp4"):
+        write_video(tmp_path / "v" / name, n_frames=20, fps=10)
+    run = LabelRun([tmp_path / "v"], ckpt, out=tmp_path / "l.csv", workers=0)
+    (tmp_path / "v" / "a.mp4").unlink()  # found, then gone before it is read
+    got = {Path(r.path).name: r for r in run}
+    assert got["a.mp4"].status == "error" and "no such file" in got["a.mp4"].error and got["b.mp4"].ok
+    assert read_csv(tmp_path / "l.csv")[str(tmp_path / "v" / "a.mp4")]["status"] == "error"
+
+
+@pytest.mark.slow
+def test_two_process_lightning_predict_matches_single_process(footage, ckpt, tmp_path):
+    single, multi = tmp_path / "single.csv", tmp_path / "multi.csv"
+    base = ["label", str(footage), "--ckpt", str(ckpt), "--workers", "0", "--quiet"]
+    assert main([*base, "--out", str(single), "--jsonl", str(tmp_path / "single.jsonl")]) == 1
+    # 7 videos over 2 ranks: uneven shards; rank 0 merges the ranks' part files
+    r = subprocess.run([sys.executable, "-m", "action_rec.cli", *base, "--out", str(multi), "--jsonl",
+                        str(tmp_path / "multi.jsonl"), "--devices", "2", "--accelerator", "cpu",
+                        "--strategy", "ddp"], env=env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "labelled 7 videos" in r.stdout and "errors: 4" in r.stdout
+    paths = [line.split(",")[0] for line in multi.read_text().splitlines()[1:]]
+    assert len(paths) == len(set(paths)) == 7  # no duplicates
+    assert not list(tmp_path.glob("*.part"))
+    a, b = read_csv(single), read_csv(multi)
+    assert set(a) == set(b)
+    for p in a:
+        for k in a[p]:
+            if k.startswith("p_") or k == "confidence":
+                assert float(a[p][k] or 0) == pytest.approx(float(b[p][k] or 0), abs=1e-4)
+            else:
+                assert a[p][k] == b[p][k], (p, k)
+    check_rows(b, footage, read_jsonl(tmp_path / "multi.jsonl"))
