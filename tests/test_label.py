@@ -271,3 +271,19 @@ def test_two_process_lightning_predict_matches_single_process(footage, ckpt, tmp
             else:
                 assert a[p][k] == b[p][k], (p, k)
     check_rows(b, footage, read_jsonl(tmp_path / "multi.jsonl"))
+
+
+def test_batch_labels_equal_predict_video_and_evaluation_reading(ckpt, tmp_path):
+    """Batch mode's decoder processes and cross-video batching change nothing: every window's
+    probabilities equal Predictor.predict_video's (the path `evaluate` and training's cache use)."""
+    from action_rec.inference import Predictor
+
+    vids = [write_video(tmp_path / f"v{i}.mp4", n_frames=n, fps=10, seed=i) for i, n in enumerate((14, 37, 52))]
+    got = {Path(r.path).name: r for r in label_videos([tmp_path], ckpt, out=tmp_path / "l.csv", workers=1)}
+    pred = Predictor(ckpt)
+    for v in vids:
+        ref = pred.predict_video(v)
+        r = got[v.name]
+        assert r.ok and r.label == ref.label and r.windows == len(ref.window_starts_s)
+        np.testing.assert_allclose(r.window_probs, ref.window_probs, atol=1e-5)
+        np.testing.assert_allclose(r.window_starts_s, ref.window_starts_s)
