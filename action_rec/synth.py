@@ -42,6 +42,10 @@ TAU = 2 * math.pi
 VIS_STATIC = 0.92  # a static camera may see a walker/runner enter or leave at the very start/end
 SIZE_RANGE = (0.27, 0.87)  # standing height / frame height while the person is in view
 SIZE_NEVER = 0.25  # no frame of a clip shows the person smaller than this
+# Side and oblique views only (0 = side-on): nearer the camera axis a small walker and runner differ
+# mostly in cadence and approach speed, and a static camera held mostly runners on such paths (the
+# lateral ones cross the view too fast), so walking vs running became a question of view, not gait.
+STATIC_HEADING = 60.0
 MIN_STATIC_S = 2.2  # a static shot of someone crossing the view may be cut this short (>= one 2 s window)
 ATTEMPTS = 40
 ZOOM_STATIC = 0.5  # odds of a long lens on a static camera (any class): far-away walkers stay in view
@@ -213,7 +217,7 @@ def _static_walk(rng, motion, ground, W, H, times, attempt, jitter):
     f0 = _lens(rng, W, H, ZOOM_STATIC)
     s = max(_person_size(rng) * 0.985 ** attempt, 0.3)
     band = (max(SIZE_RANGE[0], s / 1.35), min(SIZE_RANGE[1], s * 1.7))
-    psi, sgn = _heading(rng, 85.0), rng.choice([-1.0, 1.0])
+    psi, sgn = _heading(rng, STATIC_HEADING), rng.choice([-1.0, 1.0])
     h, lat = _axes(psi, sgn)
     pel = ground[:, P["pelvis"]]
     rel = ground - pel[:, None]
@@ -267,7 +271,7 @@ def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, j
     fallback = attempt < 0
     f = _lens(rng, W, H, ZOOM_STATIC if mode != "track" else 0.3)
     s = _person_size(rng)
-    psi = _heading(rng, 80.0 if mode == "static" else 50.0)
+    psi = _heading(rng, STATIC_HEADING if mode == "static" else 50.0)
     sgn = rng.choice([-1.0, 1.0])
     if fallback:
         f = (max(W, H) / 2) / math.tan(math.radians(65) / 2)

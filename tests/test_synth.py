@@ -330,6 +330,17 @@ def test_static_shots_are_cut_rather_than_losing_the_person():
         assert _in_frame(p).mean() >= 0.9
 
 
+def test_static_shots_are_side_or_oblique_views_for_every_class():
+    """Walking vs running must be a question of gait, not of a view along the camera axis that only one
+    class gets: static shots keep the path within STATIC_HEADING of side-on for walkers and runners."""
+    mean_heading = {}
+    for action in ("walking", "running"):
+        psis = [abs(np.degrees(p.camera["psi"])) for p in _plans(action) if p.camera["mode"] == "static"]
+        assert psis and max(psis) <= synth.STATIC_HEADING + 1e-6
+        mean_heading[action] = np.mean(psis)
+    assert abs(mean_heading["walking"] - mean_heading["running"]) <= 20, mean_heading
+
+
 def test_plan_is_deterministic():
     a, b = plan_clip("walking", 77), plan_clip("walking", 77)
     assert np.array_equal(a.times, b.times) and np.array_equal(a.camera["box"], b.camera["box"])
