@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 help:
 	@echo "make demo     set up .venv, render the synthetic dataset, train and test the quick-start model"
 	@echo "make test     run the test suite"
-	@echo "make bench    print feature-extraction frames/s per backbone"
+	@echo "make bench    extraction frames/s per backbone and runtime, batch labelling and live-mode benchmarks"
 	@echo "make realvids score the quick-start checkpoint on ../shared/realvids (if present)"
 
 $(STAMP): pyproject.toml
@@ -33,6 +33,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) scripts/bench_extract.py
+	$(PY) scripts/bench_label.py
+	$(PY) scripts/bench_live.py
 
 realvids: $(STAMP)
 	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
