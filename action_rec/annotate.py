@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .features import atomic_write
 from .overlay import draw_overlay
 
 log = logging.getLogger(__name__)
@@ -36,36 +37,37 @@ def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[s
     fps = fps if 0 < fps < 1000 else 25.0
     centres = (np.asarray(result.window_starts_s) + np.asarray(result.window_ends_s)) / 2
     probs = np.asarray(result.window_probs)
-    # keeps the .mp4 suffix (OpenCV picks the container from it); hidden so folder scans skip it
-    tmp = dst.with_name(f".tmp-{os.getpid()}-{dst.name}")
-    writer = None
-    try:
-        i = 0
-        while True:
-            ok, frame = cap.read()
-            if not ok or frame is None:
-                break
+
+    def write(tmp: str) -> None:  # atomic_write keeps the .mp4 suffix (OpenCV picks the container from it)
+        writer = None
+        try:
+            i = 0
+            while True:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    break
+                if writer is None:
+                    h, w = frame.shape[:2]
+                    writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
+                    if not writer.isOpened():
+                        raise OSError(f"OpenCV cannot write {tmp}")
+                t = i / fps
+                p = probs[int(np.abs(centres - t).argmin())]
+                top = int(p.argmax())
+                alert = any(a <= t <= b for a, b in result.events)
+                draw_overlay(frame, class_names, p, class_names[top], float(p[top]), time_s=t, alert=alert)
+                writer.write(frame)
+                i += 1
             if writer is None:
-                h, w = frame.shape[:2]
-                writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
-                if not writer.isOpened():
-                    raise OSError(f"OpenCV cannot write {tmp}")
-            t = i / fps
-            p = probs[int(np.abs(centres - t).argmin())]
-            top = int(p.argmax())
-            alert = any(a <= t <= b for a, b in result.events)
-            draw_overlay(frame, class_names, p, class_names[top], float(p[top]), time_s=t, alert=alert)
-            writer.write(frame)
-            i += 1
-        if writer is None:
-            raise OSError(f"{src}: no frames to annotate")
-        writer.release()
-        os.replace(tmp, dst)
+                raise OSError(f"{src}: no frames to annotate")
+        finally:
+            if writer is not None:
+                writer.release()
+
+    try:
+        atomic_write(dst, write)
     finally:
         cap.release()
-        if writer is not None:
-            writer.release()
-        tmp.unlink(missing_ok=True)
     return dst
 
 

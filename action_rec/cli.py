@@ -157,6 +157,23 @@ def cmd_evaluate(argv: list[str]) -> int:
     return 0
 
 
+def cmd_live(argv: list[str]) -> int:
+    from .live import main as live_main
+
+    return live_main(argv)
+
+
+def cmd_label(argv: list[str]) -> int:
+    from .label_cli import cmd_label as label_main
+
+    return label_main(argv)
+
+
+# Commands of our own (argparse); fit/validate/test/predict go to LightningCLI.
+COMMANDS = {"synth": cmd_synth, "backbones": cmd_backbones, "extract": cmd_extract, "live": cmd_live,
+            "evaluate": cmd_evaluate, "label": cmd_label}
+
+
 def main(argv: list[str] | None = None) -> int:
     explicit = argv is not None  # LightningCLI warns when given args that are also sys.argv
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -170,22 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                 check_config(rest[i + 1])
             elif a.startswith("--config="):
                 check_config(a.split("=", 1)[1])
-        if cmd == "synth":
-            return cmd_synth(rest)
-        if cmd == "backbones":
-            return cmd_backbones(rest)
-        if cmd == "extract":
-            return cmd_extract(rest)
-        if cmd == "live":
-            from .live import main as live_main
-
-            return live_main(rest)
-        if cmd == "evaluate":
-            return cmd_evaluate(rest)
-        if cmd == "label":
-            from .label_cli import cmd_label
-
-            return cmd_label(rest)
+        if cmd in COMMANDS:
+            return COMMANDS[cmd](rest)
         if cmd in LIGHTNING_COMMANDS:
             from .training import ActionCLI
 
@@ -203,8 +206,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"action-rec: error: {e}", file=sys.stderr)
             return 2
         raise
-    commands = ["synth", "extract", "backbones", "live", "evaluate", "label", *LIGHTNING_COMMANDS]
-    print(f"action-rec: unknown command '{cmd}'{_suggest(cmd, commands)}\n\n{USAGE}", file=sys.stderr)
+    print(f"action-rec: unknown command '{cmd}'{_suggest(cmd, [*COMMANDS, *LIGHTNING_COMMANDS])}\n\n{USAGE}",
+          file=sys.stderr)
     return 2
 
 
