@@ -36,9 +36,12 @@ def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> Actio
     try:
         # weights_only: a checkpoint is data, never code to run.
         ckpt = torch.load(p, map_location=map_location, weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as e:
-        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint, or one that holds more than "
-                              f"tensors and plain data ({str(e).splitlines()[0]})") from e
+    except pickle.UnpicklingError as e:
+        # torch's own message suggests weights_only=False; that would run code from the file, so don't echo it
+        raise CheckpointError(f"{p}: not an action_rec checkpoint (not a PyTorch file, or one holding pickled "
+                              "objects beyond tensors and plain data, which action_rec refuses to load)") from e
+    except (RuntimeError, EOFError, ValueError) as e:
+        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({str(e).splitlines()[0]})") from e
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not hp or "data_spec" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
         raise CheckpointError(f"{p}: not an action_rec checkpoint (no class names / data spec). "
