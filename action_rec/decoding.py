@@ -7,7 +7,13 @@ backbone's own (`Preprocess._fit`): the backbone re-fitting an already fitted sq
 the features are exactly those of `Backbone.embed` on the original frames.
 
 Messages a source yields, per video in order: ("frames", vid, uint8 (n,S,S,3), times (n,)) ...,
-then ("done", vid, info) or ("error", vid, message). A decoder process that dies (a decoder crash, the
+then ("done", vid, info) or ("error", vid, message). Given a CPU `backbone`, worker processes also embed
+what they decode and send ("features", vid, float32 (n,D), times) instead: on a CPU every core then runs
+its own decode -> backbone pipeline (one thread each) and only features cross the process boundary.
+Measured on the 2-core dev CPU (int8 efficientnet_lite0, 640x480 30-fps mp4v): decoding costs ~15 ms
+of CPU per video second, the backbone ~36 ms (8 frames, 1 thread); a decoder thread beside a 2-thread
+backbone contends for both cores and reached 19.5x real time, two decode+embed processes reach more
+(scripts/bench_label.py). A decoder process that dies (a decoder crash, the
 OOM killer) costs only the video it was on: it is reported as an error and a fresh process takes over.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
+import sys
 import threading
 import time
 from collections import deque
@@ -39,8 +46,14 @@ def iter_fitted(path, fps: float, preprocess) -> Iterator[tuple[float, np.ndarra
         yield t, slot
 
 
-def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16) -> Iterator[tuple]:
+def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone=None) -> Iterator[tuple]:
     """Messages for one video (see the module docstring). Never raises for a bad file."""
+
+    def message(frames, times):
+        if backbone is None:
+            return "frames", vid, np.stack(frames), np.asarray(times)
+        return "features", vid, backbone.embed(np.stack(frames)), np.asarray(times)
+
     try:
         if os.path.isfile(path) and not os.access(path, os.R_OK):
             raise VideoReadError(f"{path}: permission denied")
@@ -51,10 +64,10 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16) -> Itera
             times.append(t)
             n += 1
             if len(frames) == chunk:
-                yield "frames", vid, np.stack(frames), np.asarray(times)
+                yield message(frames, times)
                 frames, times = [], []
         if frames:
-            yield "frames", vid, np.stack(frames), np.asarray(times)
+            yield message(frames, times)
         decoded_s, promised_s = n / fps, info.duration_s
         if promised_s - decoded_s >= 1.0 and decoded_s < _MIN_DECODED_FRACTION * promised_s:
             raise VideoReadError(f"{path}: corrupt or truncated: only {decoded_s:.1f} s of its "
@@ -65,14 +78,10 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16) -> Itera
         yield "error", vid, " ".join(str(e).split()) or type(e).__name__
 
 
-def _worker(tasks, results, fps: float, preprocess, chunk: int) -> None:
+def _worker(tasks, results, fps: float, preprocess, chunk: int, backbone=None) -> None:
     cv2.setNumThreads(1)  # one video per process already keeps a core busy
-    try:
-        import torch  # already imported to unpickle `preprocess`; keep its pools from competing
-
-        torch.set_num_threads(1)
-    except ImportError:
-        pass
+    if "torch" in sys.modules:  # imported to unpickle a torch backbone: keep its pools from competing
+        sys.modules["torch"].set_num_threads(1)
     parent = mp.parent_process()
 
     def orphaned() -> bool:  # the main process was killed (SIGKILL cannot take its workers along)
@@ -91,7 +100,7 @@ def _worker(tasks, results, fps: float, preprocess, chunk: int) -> None:
                 continue
             if job is None:
                 return
-            for msg in decode_job(*job, fps, preprocess, chunk):
+            for msg in decode_job(*job, fps, preprocess, chunk, backbone):
                 while True:
                     try:
                         results.put(msg, timeout=1.0)
@@ -108,10 +117,10 @@ class ProcessDecoders:
 
     PER_WORKER = 2  # jobs queued per worker, so it never waits for the main process between videos
 
-    def __init__(self, jobs, fps: float, preprocess, workers: int, chunk: int = 16):
+    def __init__(self, jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None):
         # spawn, not fork: the parent holds torch/OpenMP threads whose locks a fork would copy
         self._ctx = mp.get_context("spawn")
-        self._args = (fps, preprocess, chunk)
+        self._args = (fps, preprocess, chunk, backbone)
         self._results = self._ctx.Queue(maxsize=4 * workers)  # backpressure: decoders never run far ahead
         self._paths = dict(jobs)        # vid -> path
         self._todo = deque(self._paths)  # vids not yet handed to a worker
@@ -238,6 +247,7 @@ class ThreadDecoder:
         self._thread.join(timeout=2.0)
 
 
-def decoders(jobs, fps: float, preprocess, workers: int, chunk: int = 16):
-    return (ProcessDecoders(jobs, fps, preprocess, workers, chunk) if workers > 0
+def decoders(jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None):
+    """workers > 0: decoder processes (that also embed, given a `backbone`); 0: a thread, frames only."""
+    return (ProcessDecoders(jobs, fps, preprocess, workers, chunk, backbone) if workers > 0
             else ThreadDecoder(jobs, fps, preprocess, chunk))

@@ -75,13 +75,15 @@ class Predictor:
 
     def __init__(self, ckpt: str | os.PathLike, device: str = "cpu", weights: str | None = None,
                  rule: FallRule | None = None):
-        self.model = load_classifier(ckpt).to(device)
+        self.model = load_classifier(ckpt)
         self.class_names = self.model.class_names
         spec = self.model.hparams.data_spec
         ident = spec["backbone"]
         self.fps, self.window = spec["fps"], spec["window"]
         self.backbone = build_backbone(ident["backbone"], weights=weights or spec.get("weights_arg", "default"),
-                                       image_size=ident["preprocess"]["size"], device=device)
+                                       image_size=ident["preprocess"]["size"], device=device,
+                                       precision=ident.get("precision", "fp32"))
+        self.model.to(device)  # after the backbone: its errors (e.g. an int8 backbone asked for a GPU) come first
         got = self.backbone.identity()
         if got["feature_dim"] != ident["feature_dim"]:
             raise CheckpointError(f"{ckpt}: trained on {ident['feature_dim']}-d features but the backbone "

@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--stride", type=int, help="window hop in sampled frames (default: half a window)")
     ap.add_argument("--threshold", type=float, help="fall probability threshold (default: the checkpoint's)")
     ap.add_argument("--fall-k", type=int, help="consecutive windows over (under) the threshold that start (end) a fall event")
-    ap.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2),
-                    help="decoder processes (0: a thread in this process; default: %(default)s)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="worker processes; on a CPU each decodes and embeds its own videos (default: one per "
+                         "core), on a GPU they decode for it (default: half the cores); 0: a decoder thread")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     ap.add_argument("--overwrite", action="store_true", help="label again videos already in --out")
     ap.add_argument("--no-recursive", dest="recursive", action="store_false", help="don't search sub-folders")
@@ -73,12 +74,19 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def default_workers(device: str) -> int:
+    """CPU: one decode+embed process per core (no two pipelines share a core); GPU: half the cores decode."""
+    cores = os.cpu_count() or 2
+    return cores if device == "cpu" else max(1, cores // 2)
+
+
 def run(a: argparse.Namespace) -> int:
     from .labeling import LabelRun
 
     t0 = time.perf_counter()
+    workers = a.workers if a.workers is not None else default_workers(_device(a.device))
     kw = dict(out=a.out, jsonl=a.jsonl, annotate=a.annotate, overwrite=a.overwrite, stride=a.stride,
-              threshold=a.threshold, fall_k=a.fall_k, workers=a.workers, recursive=a.recursive)
+              threshold=a.threshold, fall_k=a.fall_k, workers=workers, recursive=a.recursive)
     labels, errors, video_s, frames = Counter(), [], 0.0, 0
     if a.devices is not None or a.num_nodes is not None:
         from .distributed import label_distributed
@@ -125,13 +133,14 @@ def run(a: argparse.Namespace) -> int:
 
 def cmd_label(argv: list[str]) -> int:
     a = build_parser().parse_args(argv)
+    from .backbones import BackboneWeightsError
     from .inference import CheckpointError
     from .labeling import InputError
     from .outputs import OutputError
 
     try:
         return run(a)
-    except (InputError, CheckpointError, OutputError) as e:
+    except (InputError, CheckpointError, OutputError, BackboneWeightsError) as e:
         print(f"action-rec label: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

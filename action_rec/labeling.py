@@ -162,8 +162,11 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     feats: dict[int, list] = {}     # vid -> feature chunks in order (None until embedded)
     infos: dict[int, dict] = {}     # vid -> decoder's "done" info, waiting for its last features
     pending: list[tuple[int, int, np.ndarray]] = []  # (vid, chunk index, frames) not yet embedded
+    # On a CPU each worker process runs decode -> backbone itself (see decoding.py); on a GPU workers
+    # only decode and this process batches their frames into the one device.
+    cpu = next(pred.backbone.parameters()).device.type == "cpu"
     src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, pred.backbone.preprocess,
-                   workers, chunk)
+                   workers, chunk, backbone=pred.backbone.worker_embedder(threads=1) if cpu else None)
 
     def flush():
         out = pred.backbone.embed(np.concatenate([f for _, _, f in pending]), **kw)
@@ -189,7 +192,9 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
                     yield from finished()
                 continue
             kind, vid = msg[0], msg[1]
-            if kind == "frames":
+            if kind == "features":
+                feats.setdefault(vid, []).append(msg[2])
+            elif kind == "frames":
                 feats.setdefault(vid, []).append(None)
                 pending.append((vid, len(feats[vid]) - 1, msg[2]))
                 if sum(len(f) for _, _, f in pending) >= batch_frames:
@@ -274,6 +279,7 @@ def label_videos(paths, ckpt, **kwargs) -> Iterator[VideoResult]:
     Keyword arguments (see LabelRun): out (CSV: results are appended as they come; videos already in it
     with the same path, size and mtime are skipped unless overwrite=True), jsonl (per-window timeline),
     annotate (folder for annotated copies), stride (window hop in sampled frames), threshold and fall_k
-    (the fall rule), workers (decoder processes; 0 = a thread), device, recursive, batch_frames.
+    (the fall rule), workers (worker processes: on a CPU each decodes and embeds, on a GPU they decode;
+    0 = a decoder thread), device, recursive, batch_frames.
     InputError / CheckpointError / OutputError are raised by this call, before any work starts."""
     return iter(LabelRun(paths, ckpt, **kwargs))

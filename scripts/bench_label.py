@@ -6,20 +6,22 @@ Data: a generated folder of 640x480, 30-fps mp4 videos (synthetic clips from act
 
   naive:   decode every frame, backbone on every frame (batch 1), re-run the LSTM on the last T
            features at every frame (what a frame-by-frame loop does); on --naive-videos of the videos.
-  batched: labeling.LabelRun - decode only the frames at the checkpoint's rate in worker processes,
-           frames of several videos per backbone call, all windows of a video in one LSTM call,
-           writing labels.csv as it goes. Timed from the start of the run (worker start-up included).
+  batched: labeling.LabelRun - decode only the frames at the checkpoint's rate; on a CPU each worker
+           process decodes and embeds its own videos (one thread each, torch-free), all windows of a
+           video go through the LSTM in one call, labels.csv is written as it goes. Timed from the
+           start of the run (worker start-up included, ~1 s: use enough video to amortise it).
 
 Both use the same Predictor (checkpoint, backbone and runtime), loaded before timing. The figure is video
 seconds labelled per wall-clock second ("x real time"). Other processes on the machine distort it; the
 load average is printed. workers=0 decodes in a thread of the main process instead of worker processes.
 
-Expect the backbone to bound the batched design: efficientnet_lite0 at 224 px costs ~13.5 ms of CPU per frame
-even with ONNX Runtime (dev CPU, batch 4), so at 8 sampled frames per video second 2 cores cannot exceed ~18x
-real time; decoding (grab at 30 fps + 8 resized frames) adds ~18 ms of CPU per video second.
+Expect the backbone to bound the batched design. Per video second on the dev CPU (AVX-512 VNNI), one thread:
+decoding 640x480 mp4v (grab at 30 fps + 8 resized frames) ~15 ms; efficientnet_lite0 @224 for 8 frames ~36 ms with
+precision int8 (222 frames/s), ~80 ms in fp32 (ONNX Runtime); so 2 cores top out near 39x real time (int8) or
+~21x (fp32). The naive design runs the same backbone (int8 too) at batch 1 on every frame.
 
     python scripts/bench_label.py                                  # runs/quickstart/best.ckpt if present
-    python scripts/bench_label.py --ckpt model.ckpt --videos 30 --seconds 10 --workers 1,2
+    python scripts/bench_label.py --ckpt model.ckpt --videos 30 --seconds 20 --workers 2
 """
 
 from __future__ import annotations
@@ -73,14 +75,14 @@ def make_data(folder: Path, videos: int, seconds: float) -> list[Path]:
 
 
 def untrained_quickstart(path: Path) -> Path:
-    """The quick-start settings, untrained: efficientnet_lite0 default weights, 224 px, 8 fps, window 16."""
+    """The quick-start settings, untrained: efficientnet_lite0 default weights, 224 px, int8, 8 fps, window 16."""
     import torch
 
     from action_rec.backbones import build_backbone
     from action_rec.classifier import ActionClassifier
 
     torch.manual_seed(0)
-    bb = build_backbone("efficientnet_lite0", weights="default", image_size=224, runtime="torch")
+    bb = build_backbone("efficientnet_lite0", weights="default", image_size=224, precision="int8")
     spec = {"backbone": bb.identity(), "weights_arg": "default", "fps": 8.0, "window": 16, "padding": "repeat_last"}
     model = ActionClassifier(["falling", "running", "walking"], bb.feature_dim, spec, hidden=256, dropout=0.5)
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
@@ -133,7 +135,7 @@ def main() -> int:
                                    "checkpoint with the quick-start settings)")
     ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "action_rec_bench_label"))
     ap.add_argument("--videos", type=int, default=30)
-    ap.add_argument("--seconds", type=float, default=10.0, help="length of each video")
+    ap.add_argument("--seconds", type=float, default=20.0, help="length of each video")
     ap.add_argument("--naive-videos", type=int, default=2, help="videos the (slow) naive design labels")
     ap.add_argument("--workers", default="0,1,2", help="decoder processes to try, comma-separated")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")

@@ -11,7 +11,8 @@ with random weights, as ImageNet weights cannot be downloaded here (same FLOPs, 
     python scripts/bench_live.py --seconds 10 --settings efficientnet_lite0:224:8
     python scripts/bench_live.py --no-realtime         # throughput: every frame, as fast as possible
 
-A setting is BACKBONE:IMAGE_SIZE:FPS[:WINDOW] (window default: 2 s of samples).
+A setting is BACKBONE:IMAGE_SIZE:FPS[:WINDOW][:int8] (window default: 2 s of samples; int8: the backbone's
+precision int8, as configs/quickstart.yaml trains it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pathlib import Path
 
 import cv2
 
-DEFAULT_SETTINGS = ["efficientnet_lite0:224:8", "resnet50:224:8", "resnet50:224:4", "resnet50:160:8"]
+DEFAULT_SETTINGS = ["efficientnet_lite0:224:8:int8", "efficientnet_lite0:224:8", "resnet50:224:8", "resnet50:224:4",
+                    "resnet50:160:8"]
 
 
 def make_video(path: Path, seconds: float, fps: float = 30.0, size=(640, 480)) -> Path:
@@ -46,17 +48,18 @@ def make_video(path: Path, seconds: float, fps: float = 30.0, size=(640, 480)) -
     return path
 
 
-def make_checkpoint(path: Path, backbone: str, image_size: int, fps: float, window: int) -> Path:
+def make_checkpoint(path: Path, backbone: str, image_size: int, fps: float, window: int,
+                    precision: str = "fp32") -> Path:
     import torch
 
     from action_rec.backbones import build_backbone
     from action_rec.classifier import ActionClassifier
 
     weights = "default" if backbone == "efficientnet_lite0" else "random"
-    try:  # only the identity is needed: skip an ONNX export where the runtime option exists
+    if precision == "int8":
+        bb = build_backbone(backbone, weights=weights, image_size=image_size, precision="int8")
+    else:  # only the identity is needed: skip an ONNX export
         bb = build_backbone(backbone, weights=weights, image_size=image_size, runtime="torch")
-    except TypeError:
-        bb = build_backbone(backbone, weights=weights, image_size=image_size)
     spec = {"backbone": bb.identity(), "weights_arg": weights, "fps": float(fps), "window": int(window),
             "padding": "repeat_last"}
     model = ActionClassifier(["falling", "running", "walking"], bb.feature_dim, spec)
@@ -78,9 +81,11 @@ def main() -> int:
         video = make_video(Path(tmp) / "bench.mp4", a.seconds)
         for setting in a.settings:
             parts = setting.split(":")
+            precision = parts.pop() if parts[-1] in ("int8", "fp32") else "fp32"
             name, size, fps = parts[0], int(parts[1]), float(parts[2])
             window = int(parts[3]) if len(parts) > 3 else int(round(2 * fps))
-            ckpt = a.ckpt or make_checkpoint(Path(tmp) / f"{name}_{size}_{fps:g}.ckpt", name, size, fps, window)
+            ckpt = a.ckpt or make_checkpoint(Path(tmp) / f"{name}_{size}_{fps:g}_{precision}.ckpt", name, size, fps,
+                                             window, precision)
             cmd = [sys.executable, "-m", "action_rec.cli", "live", "--ckpt", str(ckpt), "--source", str(video),
                    "--headless", "--benchmark", "--realtime" if a.realtime else "--no-realtime"]
             if a.threads:

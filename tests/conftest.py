@@ -59,17 +59,19 @@ def tiny_dataset(tmp_path):
 
 
 def write_checkpoint(path, class_names=("falling", "running", "walking"), fps=4.0, window=6,
-                     image_size=64, hidden=32, seed=0, **model_kwargs):
+                     image_size=64, hidden=32, seed=0, precision="fp32", **model_kwargs):
     """An untrained but complete action_rec checkpoint (random-weight efficientnet_lite0 at a tiny
-    input size), in the same format `action-rec fit` writes: enough for every inference path."""
+    input size; the packaged ImageNet weights for precision int8, whose calibration needs real
+    activations), in the same format `action-rec fit` writes: enough for every inference path."""
     import torch
 
     from action_rec.backbones import build_backbone
     from action_rec.classifier import ActionClassifier
 
     torch.manual_seed(seed)
-    bb = build_backbone("efficientnet_lite0", weights="random", image_size=image_size)
-    spec = {"backbone": bb.identity(), "weights_arg": "random", "fps": float(fps), "window": int(window),
+    weights = "random" if precision == "fp32" else "default"
+    bb = build_backbone("efficientnet_lite0", weights=weights, image_size=image_size, precision=precision)
+    spec = {"backbone": bb.identity(), "weights_arg": weights, "fps": float(fps), "window": int(window),
             "padding": "repeat_last"}
     model = ActionClassifier(list(class_names), bb.feature_dim, spec, hidden=hidden, **model_kwargs)
     path = Path(path)

@@ -436,3 +436,73 @@ def test_onnx_backbone_pickles_for_worker_processes(tmp_path, monkeypatch, caplo
     monkeypatch.setattr(onnxruntime, "InferenceSession", boom)
     np.testing.assert_allclose(broken.embed(_frames()), bb.embed(_frames()), rtol=1e-4, atol=1e-4)
     assert broken.runtime == "torch" and len(caplog.records) == 1
+
+
+# ------------------------------------------------------------------------------------------------- INT8
+def _street_frames():
+    import ultralytics
+
+    bgr = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
+    rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return [rgb, rgb[:, ::-1].copy(), rgb[200:900, 100:700].copy(), (rgb // 2).astype(np.uint8)]
+
+
+def _cosines(a, b):
+    return (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+
+
+@needs_ort
+def test_int8_backbone_is_quantised_close_to_fp32_and_keyed_apart(tmp_path, monkeypatch):
+    import onnx
+
+    from action_rec import onnx_runtime
+
+    quantised = []
+    real = onnx_runtime.quantize_int8
+    monkeypatch.setattr(onnx_runtime, "quantize_int8", lambda *a: quantised.append(a) or real(*a))
+    fp32 = B.build_backbone("efficientnet_lite0", image_size=224, onnx_cache=tmp_path)
+    int8 = B.build_backbone("efficientnet_lite0", image_size=224, onnx_cache=tmp_path, precision="int8")
+    assert int8.runtime == "onnx" and int8.precision == "int8" and len(quantised) == 1
+    # really integer arithmetic, not the float graph under another name
+    (path,) = [p for p in tmp_path.glob("*.onnx") if p.read_bytes() != fp32._onnx.model.read_bytes()]
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "QLinearConv" in ops and "Conv" not in ops
+    # close to the float features, but not the same: so the identity (cache and checkpoint key) must differ
+    a, b = int8.embed(_street_frames()), fp32.embed(_street_frames())
+    assert _cosines(a, b).min() > 0.95 and np.abs(a - b).max() > 1e-3
+    ident = int8.identity()
+    assert ident["precision"] == "int8" and ident["quant_version"] == onnx_runtime.QUANT_VERSION
+    assert "precision" not in fp32.identity()  # float identities unchanged: old caches and checkpoints still match
+    assert {k: v for k, v in ident.items() if k not in ("precision", "quant_version")} == fp32.identity()
+    # built again: the cached int8 file, no new quantisation, same features
+    again = B.build_backbone("efficientnet_lite0", image_size=224, onnx_cache=tmp_path, precision="int8")
+    assert len(quantised) == 1
+    np.testing.assert_array_equal(again.embed(_street_frames()), a)
+    # a corrupt cached file is rebuilt, not trusted
+    path.write_bytes(b"not a model")
+    B.build_backbone("efficientnet_lite0", image_size=224, onnx_cache=tmp_path, precision="int8")
+    assert len(quantised) == 2
+
+
+def test_calibration_frames_are_fixed_and_varied():
+    a, b = B.calibration_frames(), B.calibration_frames()
+    assert len(a) == 48 and all(x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 for x in a)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))  # same frames every time: same int8 network
+    assert len({x.shape for x in a}) > 10 and np.std([x.mean() for x in a]) > 10  # crops and exposures differ
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"runtime": "torch"}, "ONNX Runtime"),
+    ({"device": "cuda"}, "only on the CPU"),
+    ({"precision": "int4"}, "precision must be one of fp32, int8"),
+])
+def test_int8_refuses_what_it_cannot_do(kwargs, match):
+    kwargs = {"precision": "int8", **kwargs}
+    with pytest.raises((B.BackbonePrecisionError, ValueError), match=match):
+        B.build_backbone("efficientnet_lite0", "random", image_size=32, **kwargs)
+
+
+def test_int8_without_onnxruntime_is_an_error_not_a_silent_fallback(monkeypatch, tmp_path):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(B.BackbonePrecisionError, match="pip install onnxruntime"):
+        B.build_backbone("efficientnet_lite0", image_size=64, onnx_cache=tmp_path, precision="int8")

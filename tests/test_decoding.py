@@ -80,3 +80,36 @@ def test_a_dying_decoder_costs_only_its_video(make_video, tmp_path):
     # the thread decoder yields the same messages for good videos
     t = drain(ThreadDecoder(list(enumerate(paths)), 4.0, Preprocess(32), chunk=4))
     assert [m[0] for m in t].count("done") == 4
+
+
+def test_cpu_workers_decode_and_embed_without_torch(make_video, tmp_path):
+    """On a CPU, worker processes run decode -> backbone themselves and send features: the same features
+    as Backbone.embed on the same fitted frames, and the worker never imports torch (the ONNX Runtime path)."""
+    import pickle
+    import subprocess
+    import sys
+
+    pytest.importorskip("onnxruntime")
+    from action_rec.backbones import build_backbone
+
+    bb = build_backbone("efficientnet_lite0", "random", image_size=32, runtime="onnx")
+    assert bb.runtime == "onnx"
+    embedder = bb.worker_embedder(threads=1)
+    paths = [str(make_video(tmp_path / f"v{i}.mp4", n_frames=10 + 3 * i, fps=10, seed=i)) for i in range(3)]
+    msgs = drain(ProcessDecoders(list(enumerate(paths)), 4.0, bb.preprocess, workers=2, chunk=4, backbone=embedder))
+    assert {m[0] for m in msgs} == {"features", "done"}
+    for vid, path in enumerate(paths):
+        got = np.concatenate([m[2] for m in msgs if m[0] == "features" and m[1] == vid])
+        frames = np.stack([f for _, f in iter_fitted(path, 4.0, bb.preprocess)])
+        np.testing.assert_allclose(got, bb.embed(frames), rtol=1e-5, atol=1e-6 * float(np.abs(got).max()))
+    # what a spawned worker imports to unpickle and run the embedder: no torch
+    (tmp_path / "emb.pkl").write_bytes(pickle.dumps(embedder))
+    code = ("import pickle, sys; from action_rec.decoding import decode_job; "
+            f"e = pickle.load(open({str(tmp_path / 'emb.pkl')!r}, 'rb')); "
+            f"kinds = [m[0] for m in decode_job(0, {paths[0]!r}, 4.0, e.preprocess, 4, e)]; "
+            "print(kinds[-1], 'torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.stdout.split() == ["done", "False"], run.stderr[-2000:]
+    # the torch runtime has nothing lighter to send: the backbone itself goes to the workers
+    assert build_backbone("efficientnet_lite0", "random", image_size=32, runtime="torch").worker_embedder().__class__ \
+        .__name__ == "Backbone"

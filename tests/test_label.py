@@ -287,3 +287,22 @@ def test_batch_labels_equal_predict_video_and_evaluation_reading(ckpt, tmp_path)
         assert r.ok and r.label == ref.label and r.windows == len(ref.window_starts_s)
         np.testing.assert_allclose(r.window_probs, ref.window_probs, atol=1e-5)
         np.testing.assert_allclose(r.window_starts_s, ref.window_starts_s)
+
+
+@pytest.mark.skipif(__import__("importlib").util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_int8_checkpoint_labels_with_its_int8_backbone(footage, make_checkpoint, tmp_path, capsys):
+    from action_rec.inference import Predictor
+
+    ck = make_checkpoint(tmp_path / "int8.ckpt", image_size=224, precision="int8")
+    pred = Predictor(ck)
+    assert pred.backbone.precision == "int8" and pred.backbone.runtime == "onnx"
+    assert pred.backbone.identity() == pred.model.hparams.data_spec["backbone"]  # the features it was trained on
+    out = tmp_path / "l.csv"
+    assert main(["label", str(footage / "a.mp4"), str(footage / "b.mp4"), "--ckpt", str(ck), "--out", str(out),
+                 "--quiet"]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["status"] for r in rows] == ["ok", "ok"] and all(r["label"] in NAMES for r in rows)
+    # the int8 network runs on the CPU only: asking for a GPU is a clear error before any work, nothing written
+    out2 = tmp_path / "gpu.csv"
+    assert main(["label", str(footage), "--ckpt", str(ck), "--out", str(out2), "--device", "cuda", "--quiet"]) == 2
+    assert "only on the CPU" in capsys.readouterr().err and not out2.exists()
