@@ -5,7 +5,6 @@ progress bar, a one-screen summary and exit codes (0 all labelled, 1 some failed
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections import Counter
@@ -74,14 +73,8 @@ def _device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def default_workers(device: str) -> int:
-    """CPU: one decode+embed process per core (no two pipelines share a core); GPU: half the cores decode."""
-    cores = os.cpu_count() or 2
-    return cores if device == "cpu" else max(1, cores // 2)
-
-
 def run(a: argparse.Namespace) -> int:
-    from .labeling import LabelRun
+    from .labeling import LabelRun, default_workers
 
     t0 = time.perf_counter()
     workers = a.workers if a.workers is not None else default_workers(_device(a.device))

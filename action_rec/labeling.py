@@ -225,13 +225,20 @@ def load_predictor(ckpt, device: str = "cpu", threshold: float | None = None, fa
     return pred
 
 
+def default_workers(device: str) -> int:
+    """CPU: one decode+embed process per core (no two pipelines share a core); GPU: half the cores decode."""
+    cores = os.cpu_count() or 2
+    return cores if str(device) == "cpu" else max(1, cores // 2)
+
+
 class LabelRun:
     """One labelling command: inputs found, checkpoint loaded and outputs planned on construction (every
     user error raises here, before any work), then iterate it for the results."""
 
     def __init__(self, paths, ckpt, *, out=None, jsonl=None, annotate=None, overwrite: bool = False,
                  stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
-                 workers: int = 1, device: str = "cpu", recursive: bool = True, batch_frames: int = 32):
+                 workers: int | None = None, device: str = "cpu", recursive: bool = True,
+                 batch_frames: int = 32):
         paths = list(paths)
         jobs = paths if paths and all(isinstance(p, Job) for p in paths) else find_videos(paths, recursive)
         if not jobs:
@@ -241,6 +248,7 @@ class LabelRun:
             raise InputError(f"stride must be >= 1 frame, got {stride}")
         self.pred = load_predictor(ckpt, device, threshold, fall_k)
         self.jobs, self.todo, self.done = jobs, jobs, []
+        workers = default_workers(device) if workers is None else workers
         self.stride, self.workers, self.batch_frames = stride, workers, batch_frames
         self.embed_batch_size = 64 if str(device).startswith("cuda") else None
         self.annotator = self.outputs = None
@@ -279,7 +287,7 @@ def label_videos(paths, ckpt, **kwargs) -> Iterator[VideoResult]:
     Keyword arguments (see LabelRun): out (CSV: results are appended as they come; videos already in it
     with the same path, size and mtime are skipped unless overwrite=True), jsonl (per-window timeline),
     annotate (folder for annotated copies), stride (window hop in sampled frames), threshold and fall_k
-    (the fall rule), workers (worker processes: on a CPU each decodes and embeds, on a GPU they decode;
-    0 = a decoder thread), device, recursive, batch_frames.
+    (the fall rule), workers (worker processes: on a CPU each decodes and embeds, default one per core;
+    on a GPU they decode, default half the cores; 0 = a decoder thread), device, recursive, batch_frames.
     InputError / CheckpointError / OutputError are raised by this call, before any work starts."""
     return iter(LabelRun(paths, ckpt, **kwargs))
