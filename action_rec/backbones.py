@@ -113,8 +113,8 @@ class Backbone(nn.Module):
         return self.net(x.contiguous(memory_format=torch.channels_last))
 
     @torch.inference_mode()
-    def run(self, x: torch.Tensor) -> np.ndarray:
-        """Features (N, feature_dim) float32 of a preprocessed batch, with the current :attr:`runtime`."""
+    def run(self, x: torch.Tensor | np.ndarray) -> np.ndarray:
+        """Features (N, feature_dim) float32 of a preprocessed (N,3,S,S) batch, with the current :attr:`runtime`."""
         if self.runtime == "onnx":
             try:
                 onnx_net = self._onnx.start()  # the session is rebuilt lazily after unpickling (in a worker process)
@@ -122,6 +122,7 @@ class Backbone(nn.Module):
                 self._torch_fallback(e)
             else:
                 return onnx_net(x)
+        x = torch.from_numpy(x) if isinstance(x, np.ndarray) else x
         return self(x.to(next(self.parameters()).device, non_blocking=True)).float().cpu().numpy()
 
     def worker_embedder(self, threads: int = 1):
@@ -136,7 +137,9 @@ class Backbone(nn.Module):
         out = np.empty((len(frames), self.feature_dim), dtype=np.float32)
         with torch.inference_mode():
             for start in range(0, len(frames), batch_size):
-                feats = self.run(self.preprocess(frames[start:start + batch_size]))
+                chunk = frames[start:start + batch_size]
+                # ONNX Runtime takes numpy: the numpy preprocessing skips building and converting a torch tensor
+                feats = self.run(self.preprocess.numpy(chunk) if self.runtime == "onnx" else self.preprocess(chunk))
                 out[start:start + len(feats)] = feats
         return out
 

@@ -37,16 +37,17 @@ from .video import VideoReadError, iter_sampled, probe
 _MIN_DECODED_FRACTION = 0.5
 
 
-def iter_fitted(path, fps: float, preprocess) -> Iterator[tuple[float, np.ndarray]]:
-    """(t_seconds, SxSx3 uint8 frame already resized/letterboxed for the backbone)."""
+def iter_fitted(path, fps: float, preprocess, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
+    """(t_seconds, SxSx3 uint8 frame already resized/letterboxed for the backbone); threads: decoder threads."""
     s = preprocess.size
-    for t, frame in iter_sampled(path, fps):
+    for t, frame in iter_sampled(path, fps, threads):
         slot = np.full((s, s, 3), preprocess.pad_value, dtype=np.uint8)
         preprocess._fit(frame, slot)
         yield t, slot
 
 
-def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone=None) -> Iterator[tuple]:
+def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone=None,
+               threads: int = 0) -> Iterator[tuple]:
     """Messages for one video (see the module docstring). Never raises for a bad file."""
 
     def message(frames, times):
@@ -59,7 +60,7 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
             raise VideoReadError(f"{path}: permission denied")
         info = probe(path)
         frames, times, n = [], [], 0
-        for t, f in iter_fitted(path, fps, preprocess):
+        for t, f in iter_fitted(path, fps, preprocess, threads):
             frames.append(f)
             times.append(t)
             n += 1
@@ -100,7 +101,7 @@ def _worker(tasks, results, fps: float, preprocess, chunk: int, backbone=None) -
                 continue
             if job is None:
                 return
-            for msg in decode_job(*job, fps, preprocess, chunk, backbone):
+            for msg in decode_job(*job, fps, preprocess, chunk, backbone, threads=1):  # a process per core
                 while True:
                     try:
                         results.put(msg, timeout=1.0)

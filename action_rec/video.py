@@ -44,7 +44,7 @@ def is_video_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
-def _open(path: str | os.PathLike) -> cv2.VideoCapture:
+def _open(path: str | os.PathLike, threads: int = 0) -> cv2.VideoCapture:
     p = Path(path)
     if not p.exists():
         raise VideoReadError(f"{p}: no such file")
@@ -53,6 +53,12 @@ def _open(path: str | os.PathLike) -> cv2.VideoCapture:
     if p.stat().st_size == 0:
         raise VideoReadError(f"{p}: empty file (0 bytes)")
     cap = cv2.VideoCapture(str(p))
+    if threads:  # decoder threads (0: OpenCV's choice); 1 costs ~30 % less CPU than the default where a process per
+        # core already decodes (640x480 mp4v: 10.3 vs 14.6 ms per video second). A backend that rejects it: default.
+        with_threads = cv2.VideoCapture(str(p), cv2.CAP_ANY, [cv2.CAP_PROP_N_THREADS, int(threads)])
+        if with_threads.isOpened():
+            cap.release()
+            cap = with_threads
     if not cap.isOpened():
         cap.release()
         raise VideoReadError(f"{p}: OpenCV cannot open it (not a video, or a codec OpenCV lacks)")
@@ -74,7 +80,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         cap.release()
 
 
-def iter_sampled(path: str | os.PathLike, fps: float) -> Iterator[tuple[float, np.ndarray]]:
+def iter_sampled(path: str | os.PathLike, fps: float, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (timestamp_s, RGB uint8 frame) at `fps` sample times 0, 1/fps, 2/fps, ... .
 
     Each sample takes the most recent source frame at or before its time (what a camera shows at that
@@ -83,7 +89,7 @@ def iter_sampled(path: str | os.PathLike, fps: float) -> Iterator[tuple[float, n
     """
     if fps <= 0:
         raise ValueError(f"fps must be > 0, got {fps}")
-    cap = _open(path)
+    cap = _open(path, threads)
     try:
         native = cap.get(cv2.CAP_PROP_FPS)
         native = native if 0 < native < _MAX_SANE_FPS else 0.0
