@@ -10,10 +10,9 @@ Messages a source yields, per video in order: ("frames", vid, uint8 (n,S,S,3), t
 then ("done", vid, info) or ("error", vid, message). Given a CPU `backbone`, worker processes also embed
 what they decode and send ("features", vid, float32 (n,D), times) instead: on a CPU every core then runs
 its own decode -> backbone pipeline (one thread each) and only features cross the process boundary.
-Measured on the 2-core dev CPU (int8 efficientnet_lite0, 640x480 30-fps mp4v): decoding costs ~15 ms
-of CPU per video second, the backbone ~36 ms (8 frames, 1 thread); a decoder thread beside a 2-thread
-backbone contends for both cores and reached 19.5x real time, two decode+embed processes reach more
-(scripts/bench_label.py). A decoder process that dies (a decoder crash, the
+Measured on the 2-core dev CPU (int8 efficientnet_lite0, 640x480 30-fps mp4v): per video second a worker
+spends ~14 ms decoding (one FFmpeg thread) and ~34 ms in the backbone (8 frames, 1 thread); two workers
+label 35x real time (scripts/bench_label.py). A decoder process that dies (a decoder crash, the
 OOM killer) costs only the video it was on: it is reported as an error and a fresh process takes over.
 """
 

@@ -212,33 +212,18 @@ def load_or_quantize(net: nn.Module, identity: dict, calibration: np.ndarray,
     :func:`load_or_export`. Checked against the torch network on the calibration frames (mean cosine similarity
     >= MIN_INT8_COSINE); a cached file that fails the check is rebuilt once; raises when that fails too."""
     float_identity = {k: v for k, v in identity.items() if k not in ("precision", "quant_version")}
-    in_memory = str(identity["weights"]).startswith("random")
-    path = None if in_memory else cache_path(identity, cache_dir)
-    import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(calibration[:8]))
-    with torch.inference_mode():
-        expected = net(x.contiguous(memory_format=torch.channels_last)).float().numpy()
-    fresh = in_memory or not path.is_file()
-    while True:
-        model = path
-        if fresh:
-            fp32 = load_or_export(net, float_identity, cache_dir).model
-            log.info("quantising the %s network to INT8%s", identity["backbone"],
-                     "" if in_memory else f" (once per backbone, weights and input size): {path}")
-            model = quantize_int8(fp32, calibration, path) or path
-        onnx_net = OnnxNet(model)
-        try:
-            similarity = _cosine(onnx_net(x), expected)
-            if similarity >= MIN_INT8_COSINE:
-                return onnx_net
-            problem = f"its features differ from the float network's (mean cosine {similarity:.3f})"
-        except Exception as e:
-            problem = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
-        if fresh:
-            raise RuntimeError(f"the INT8 {identity['backbone']} network is unusable: {problem}")
-        log.info("cached %s is unusable (%s): quantising again", path, problem)
-        fresh = True
+    def build(path):
+        fp32 = load_or_export(net, float_identity, cache_dir).model
+        return quantize_int8(fp32, calibration, path)
+
+    def problem(got, expected):
+        similarity = _cosine(got, expected)
+        return None if similarity >= MIN_INT8_COSINE else \
+            f"its features differ from the float network's (mean cosine {similarity:.3f})"
+
+    return _cached_net(net, identity, cache_dir, np.ascontiguousarray(calibration[:8]), build, problem,
+                       "quantising the {} network to INT8", "the INT8 {} network is unusable", "quantising again")
 
 
 def _probe(size: int) -> torch.Tensor:
@@ -264,29 +249,40 @@ def load_or_export(net: nn.Module, identity: dict, cache_dir: str | os.PathLike 
     """
     import onnxruntime  # noqa: F401  (not installed: fail here, before exporting anything)
 
+    size = int(identity["preprocess"]["size"])
+    return _cached_net(net, identity, cache_dir, _probe(size), lambda path: export(net, size, path),
+                       lambda got, expected: None if _agree(got, expected) else
+                       "its output differs from the torch network's",
+                       "exporting the {} network to ONNX", "the exported {} network is unusable", "re-exporting")
+
+
+def _cached_net(net: nn.Module, identity: dict, cache_dir, x: np.ndarray, build, problem, building: str,
+                unusable: str, again: str) -> OnnxNet:
+    """The cached ONNX file of ``identity`` if it loads and passes ``problem(its output, net's output) is None`` on
+    ``x``; otherwise ``build(path)`` it (bytes in memory for random weights, which differ at every build) and check
+    once more; raises RuntimeError when a fresh build fails too."""
     import torch
 
-    size = int(identity["preprocess"]["size"])
     in_memory = str(identity["weights"]).startswith("random")
     path = None if in_memory else cache_path(identity, cache_dir)
-    x = _probe(size)
+    x = torch.as_tensor(x)
     with torch.inference_mode():
         expected = net(x.contiguous(memory_format=torch.channels_last)).float().numpy()
     fresh = in_memory or not path.is_file()
     while True:
         model = path
         if fresh:
-            log.info("exporting the %s network to ONNX%s", identity["backbone"],
-                     "" if in_memory else f" (once per backbone, weights and input size): {path}")
-            model = export(net, size, path) or path
+            log.info(building.format(identity["backbone"]) + ("" if in_memory else
+                     f" (once per backbone, weights and input size): {path}"))
+            model = build(path) or path
         onnx_net = OnnxNet(model)
         try:
-            if _agree(onnx_net(x), expected):
+            issue = problem(onnx_net(x), expected)
+            if issue is None:
                 return onnx_net
-            problem = "its output differs from the torch network's"
         except Exception as e:  # a truncated or foreign file: onnxruntime's errors have no common base class
-            problem = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
+            issue = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"[:300]
         if fresh:
-            raise RuntimeError(f"the exported {identity['backbone']} network is unusable: {problem}")
-        log.info("cached %s is unusable (%s): re-exporting", path, problem)
+            raise RuntimeError(f"{unusable.format(identity['backbone'])}: {issue}")
+        log.info("cached %s is unusable (%s): %s", path, issue, again)
         fresh = True
