@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from pathlib import Path
+from typing import Literal
 
 import lightning as L
 import numpy as np
@@ -97,7 +98,7 @@ def collate_clips(batch):
 class ActionDataModule(L.LightningDataModule):
     def __init__(self, data: str = "data/synth", classes: list[str] | None = None,
                  backbone: str = "efficientnet_lite0", weights: str = "default",
-                 image_size: int | None = None, precision: str = "fp32", fps: float = 8.0, window: int = 16,
+                 image_size: int | None = None, precision: Literal["fp32", "int8"] = "fp32", fps: float = 8.0, window: int = 16,
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
