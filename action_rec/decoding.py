@@ -1,12 +1,12 @@
 """Decoding videos into model-ready frames, in worker processes, for batch labelling.
 
 Workers decode only the frames the model needs (iter_sampled: the checkpoint's rate, grab() for the rest)
-and already resize them to the backbone's input square, so the main process spends its time in the
-backbone and each frame crosses the process boundary at 224x224 instead of full size. The resize is the
-backbone's own (`Preprocess._fit`): the backbone re-fitting an already fitted square is a plain copy, so
-the features are exactly those of `Backbone.embed` on the original frames.
+and already resize them to the backbone's input, so the main process spends its time in the backbone and
+each frame crosses the process boundary at e.g. 224x192 instead of full size. The resize is the backbone's
+own (`Preprocess._fit`): the backbone re-fitting an already fitted input is a plain copy, so the features
+are exactly those of `Backbone.embed` on the original frames.
 
-Messages a source yields, per video in order: ("frames", vid, uint8 (n,S,S,3), times (n,)) ...,
+Messages a source yields, per video in order: ("frames", vid, uint8 (n,H,W,3), times (n,)) ...,
 then ("done", vid, info) or ("error", vid, message). Given a CPU `backbone`, worker processes also embed
 what they decode and send ("features", vid, float32 (n,D), times) instead: on a CPU every core then runs
 its own decode -> backbone pipeline (one thread each) and only features cross the process boundary.
@@ -37,12 +37,18 @@ _MIN_DECODED_FRACTION = 0.5
 
 
 def iter_fitted(path, fps: float, preprocess, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
-    """(t_seconds, SxSx3 uint8 frame already resized/letterboxed for the backbone); threads: decoder threads."""
-    s = preprocess.size
+    """(t_seconds, HxWx3 uint8 frame already resized/padded for the backbone); threads: decoder threads."""
     for t, frame in iter_sampled(path, fps, threads):
-        slot = np.full((s, s, 3), preprocess.pad_value, dtype=np.uint8)
+        slot = np.full((*preprocess.input_shape(*frame.shape[:2]), 3), preprocess.pad_value, dtype=np.uint8)
         preprocess._fit(frame, slot)
         yield t, slot
+
+
+def join_frames(chunks) -> np.ndarray | list[np.ndarray]:
+    """The frames of several "frames" messages as one array, or as a list when their shapes differ."""
+    if all(isinstance(f, np.ndarray) for f in chunks) and len({f.shape[1:] for f in chunks}) == 1:
+        return np.concatenate(chunks)
+    return [x for f in chunks for x in f]
 
 
 def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone=None,
@@ -50,9 +56,11 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
     """Messages for one video (see the module docstring). Never raises for a bad file."""
 
     def message(frames, times):
+        # a stream that changes size midway gives frames of two shapes: a list then, not one array
+        batch = np.stack(frames) if len({f.shape for f in frames}) == 1 else frames
         if backbone is None:
-            return "frames", vid, np.stack(frames), np.asarray(times)
-        return "features", vid, backbone.embed(np.stack(frames)), np.asarray(times)
+            return "frames", vid, batch, np.asarray(times)
+        return "features", vid, backbone.embed(batch), np.asarray(times)
 
     try:
         if os.path.isfile(path) and not os.access(path, os.R_OK):

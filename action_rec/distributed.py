@@ -15,11 +15,10 @@ from __future__ import annotations
 import functools
 
 import lightning as L
-import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
-from .decoding import decode_job
+from .decoding import decode_job, join_frames
 from .labeling import InputError, Job, error_result, find_videos, load_predictor, safe_result
 from .outputs import Outputs
 
@@ -45,7 +44,7 @@ class _Videos(Dataset):
             else:
                 error = rest[0]
         ok = error is None
-        return {"index": i, "frames": np.concatenate(frames) if ok else None, "info": info, "error": error}
+        return {"index": i, "frames": join_frames(frames) if ok else None, "info": info, "error": error}
 
 
 class _LabelModule(L.LightningModule):
@@ -61,7 +60,7 @@ class _LabelModule(L.LightningModule):
         good = [b for b in batch if b["frames"] is not None]
         kw = {"batch_size": 64} if self.device.type == "cuda" else {}
         # One backbone call for the frames of every video in the batch.
-        feats = self.backbone.embed(np.concatenate([b["frames"] for b in good]), **kw) if good else None
+        feats = self.backbone.embed([x for b in good for x in b["frames"]], **kw) if good else None
         out, at = [], 0
         for b in batch:
             job = self.jobs[b["index"]]

@@ -82,7 +82,8 @@ class Predictor:
         self.fps, self.window = spec["fps"], spec["window"]
         self.backbone = build_backbone(ident["backbone"], weights=weights or spec.get("weights_arg", "default"),
                                        image_size=ident["preprocess"]["size"], device=device,
-                                       precision=ident.get("precision", "fp32"))
+                                       precision=ident.get("precision", "fp32"),
+                                       resize=ident["preprocess"].get("resize", "letterbox"))
         self.model.to(device)  # after the backbone: its errors (e.g. an int8 backbone asked for a GPU) come first
         got = self.backbone.identity()
         if got["feature_dim"] != ident["feature_dim"]:

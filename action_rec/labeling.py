@@ -169,7 +169,8 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
                    workers, chunk, backbone=pred.backbone.worker_embedder(threads=1) if cpu else None)
 
     def flush():
-        out = pred.backbone.embed(np.concatenate([f for _, _, f in pending]), **kw)
+        # a list, not one array: videos of different aspect ratios give differently shaped inputs
+        out = pred.backbone.embed([x for _, _, f in pending for x in f], **kw)
         at = 0
         for vid, k, frames in pending:
             if vid in feats:

@@ -32,6 +32,7 @@ import torch
 from action_rec.backbones import (DEFAULT_BATCH_SIZE, BackboneWeightsError, Preprocess, build_backbone,
                                   find_fall_detection_checkpoint, list_backbones)
 from action_rec.onnx_runtime import onnxruntime_available
+from action_rec.preprocess import RESIZES
 
 
 def rate(step, items_per_step: int, seconds: float) -> float:
@@ -68,7 +69,9 @@ def main() -> None:
     a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
     steps["matmul"] = (lambda: a @ b, 2 * 2048**3 / 1e9)  # "items" = GFLOP, so the rate is GFLOP/s
     for size in sorted({args.image_size or 224, args.image_size or 320}):
-        for resize in ("letterbox", "stretch", "center_crop"):
+        for resize in RESIZES:
+            if resize == "rect" and size % 32:
+                continue
             pre = Preprocess(size, resize=resize)
             steps[("pre", resize, size)] = (lambda pre=pre: pre(frames), len(frames))
     rows = []  # (key, backbone); key = (name, weights label, batch size, runtime)
@@ -125,7 +128,7 @@ def main() -> None:
         if key[0] == "pre":
             print(f"  {key[1]:<12}{key[2]:>5}{med(key):8.1f}{best(key):8.1f}")
 
-    header = (f"\n{'backbone':<19}{'weights':<31}{'size':>5}{'batch':>6}{'runtime':>8}{'GFLOP/f':>8}{'model f/s':>10}"
+    header = (f"\n{'backbone':<19}{'weights':<31}{'input':>8}{'batch':>6}{'runtime':>8}{'GFLOP/f':>8}{'model f/s':>10}"
               f"{'best':>7}{'%bound':>8}{'embed f/s':>10}{'best':>7}{'x torch':>8}")
     print(header + "\n" + "-" * (len(header) - 1))
     for key, bb in rows:
@@ -135,9 +138,12 @@ def main() -> None:
         bound = best("matmul") / gflops  # frames/s if every FLOP ran at the best matmul rate
         torch_model = key[:3] + ("torch", "model")
         speedup = f"{best(model) / best(torch_model):>7.2f}x" if runtime != "torch" and torch_model in rates else ""
-        print(f"{name:<19}{label[:30]:<31}{bb.preprocess.size:>5}{bs:>6}{runtime:>8}{gflops:>8.2f}{med(model):>10.1f}"
+        h, w = bb.preprocess.input_shape(480, 640)
+        print(f"{name:<19}{label[:30]:<31}{f'{w}x{h}':>8}{bs:>6}{runtime:>8}{gflops:>8.2f}{med(model):>10.1f}"
               f"{best(model):>7.1f}{100 * best(model) / bound:>7.1f}%{med(embed):>10.1f}{best(embed):>7.1f}{speedup}")
     print("\nmodel f/s: forward on preprocessed batches; embed f/s: preprocessing + forward from 640x480 frames.\n"
+          "input: the network's input for a 640x480 frame (the backbone's resize policy; \"rect\" pads 4:3 to 224x192).\n"
+          "GFLOP/f: at the square input size.\n"
           "%bound: best model f/s / (best matmul GFLOP/s / GFLOP per frame); GFLOP counts convs/matmuls (2/MAC).\n"
           "x torch: best model f/s of this runtime / that of torch (same network, same weights).\n"
           "int8: integer arithmetic, so its %bound (against the fp32 matmul rate) can pass 100%.\n"

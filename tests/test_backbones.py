@@ -130,7 +130,7 @@ def test_preprocess_shapes(hw, resize):
 
 @pytest.mark.parametrize("portrait", [False, True])
 def test_letterbox_keeps_aspect_and_pads(portrait):
-    pre = B.Preprocess(64, mean=(100.0, 110.0, 120.0), std=(50.0, 60.0, 70.0), pad_value=114)
+    pre = B.Preprocess(64, resize="letterbox", mean=(100.0, 110.0, 120.0), std=(50.0, 60.0, 70.0), pad_value=114)
     frame = np.full((50, 100, 3), 200, np.uint8)  # 2:1 -> 64x32 content, 16 px of padding each side
     x = pre([frame.transpose(1, 0, 2) if portrait else frame])[0]
     if portrait:
@@ -140,6 +140,57 @@ def test_letterbox_keeps_aspect_and_pads(portrait):
     for rows in (x[:, :16], x[:, 48:]):
         torch.testing.assert_close(rows.reshape(3, -1), pad.expand(3, 16 * 64))
     torch.testing.assert_close(x[:, 16:48].reshape(3, -1), content.expand(3, 32 * 64))
+
+
+@pytest.mark.parametrize("portrait", [False, True])
+def test_rect_keeps_aspect_and_pads_only_to_a_multiple_of_32(portrait):
+    assert B.Preprocess(64).resize == "letterbox"  # the default; "rect" is asked for
+    pre = B.Preprocess(64, resize="rect", mean=(100.0, 110.0, 120.0), std=(50.0, 60.0, 70.0), pad_value=114)
+    frame = np.full((50, 100, 3), 200, np.uint8)  # 2:1 -> 64x32 content: already a multiple of 32, no padding
+    x = pre([frame.transpose(1, 0, 2) if portrait else frame])[0]
+    assert tuple(x.shape) == ((3, 64, 32) if portrait else (3, 32, 64))
+    content = (200 - torch.tensor(pre.mean)) / torch.tensor(pre.std)
+    torch.testing.assert_close(x, content.view(3, 1, 1).expand_as(x))
+    # 4:3 at 224 -> 224x168 content padded to 224x192 (12 px above and below); 16:9 -> 224x126 in 224x128
+    pre = B.Preprocess(224, resize="rect")
+    assert pre.input_shape(480, 640) == (192, 224) and pre.input_shape(640, 480) == (224, 192)
+    assert pre.input_shape(720, 1280) == (128, 224) and pre.input_shape(300, 300) == (224, 224)
+    fitted = pre.fitted([np.full((480, 640, 3), 200, np.uint8)])[0]
+    assert fitted.shape == (192, 224, 3)
+    assert (fitted[:12] == 114).all() and (fitted[180:] == 114).all() and (fitted[12:180] == 200).all()
+    with pytest.raises(ValueError, match="multiple of 32"):
+        B.Preprocess(100, resize="rect")
+
+
+def test_rect_batches_group_frames_by_input_shape():
+    pre = B.Preprocess(64, resize="rect")
+    frames = [np.full((48, 64, 3), i, np.uint8) if i % 2 else np.full((64, 32, 3), i, np.uint8) for i in range(7)]
+    with pytest.raises(ValueError, match="chunks"):
+        pre.fitted(frames)
+    seen = []
+    for idx, chunk in pre.chunks(frames, 2):
+        assert len(idx) == len(chunk) <= 2 and len({pre.input_shape(*f.shape[:2]) for f in chunk}) == 1
+        assert all(f is frames[i] for i, f in zip(idx, chunk))
+        seen += list(idx)
+    assert sorted(seen) == list(range(7))
+    same = np.zeros((5, 48, 64, 3), np.uint8)  # one array = one shape: plain slices
+    assert [list(i) for i, _ in pre.chunks(same, 2)] == [[0, 1], [2, 3], [4]]
+
+
+@pytest.mark.parametrize("name,runtime", [("efficientnet_lite0", "onnx"), ("mobilenetv2", "torch")])
+def test_embed_mixed_aspect_ratios_equals_embedding_them_apart(name, runtime, tmp_path):
+    # 64 px: 2:1 frames give 64x32 / 32x64 inputs, so one call mixes two input shapes (and the ONNX export must
+    # take any multiple-of-32 shape; efficientnet_lite0's static padding must accept them)
+    bb = B.build_backbone(name, "random", image_size=64, runtime=runtime, onnx_cache=tmp_path, resize="rect")
+    assert bb.runtime == runtime
+    rng = np.random.default_rng(0)
+    wide = [rng.integers(0, 255, (60, 120, 3), np.uint8) for _ in range(3)]
+    tall = [rng.integers(0, 255, (120, 60, 3), np.uint8) for _ in range(2)]
+    mixed = [wide[0], tall[0], wide[1], tall[1], wide[2]]
+    got = bb.embed(mixed, batch_size=2)
+    apart_w, apart_t = bb.embed(wide), bb.embed(tall)
+    np.testing.assert_allclose(got[[0, 2, 4]], apart_w, rtol=1e-4, atol=1e-6 * float(np.abs(apart_w).max()))
+    np.testing.assert_allclose(got[[1, 3]], apart_t, rtol=1e-4, atol=1e-6 * float(np.abs(apart_t).max()))
 
 
 def test_center_crop_takes_the_middle():
@@ -294,8 +345,15 @@ def test_efficientnet_lite0_pretrained_classifies_bus():
         probs = bb.net.model._fc(bb(x)).softmax(-1)[0]  # the model's own ImageNet head on our pooled features
     p, cls = probs.max(0)
     assert int(cls) in {654, 779, 874, 734} and float(p) > 0.3, (int(cls), float(p))
+    # the "rect" input of this 810x1080 photo is 192x224: the static SAME padding still fits (sides are multiples
+    # of 32), so the ImageNet head still sees a bus
+    x = dataclasses.replace(bb.preprocess, resize="rect")([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)])
+    assert tuple(x.shape) == (1, 3, 224, 192)
+    with torch.inference_mode():
+        p, cls = bb.net.model._fc(bb(x)).softmax(-1)[0].max(0)
+    assert int(cls) in {654, 779, 874, 734} and float(p) > 0.3, (int(cls), float(p))
     with pytest.raises(ValueError, match="224"):
-        bb(torch.zeros(1, 3, 160, 160))
+        bb(torch.zeros(1, 3, 200, 200))
 
 
 def test_mobilenetv2_matches_deep_sort_model():
@@ -351,7 +409,7 @@ def test_onnx_file_is_cached_reused_and_repaired(tmp_path, monkeypatch):
 
     exports = []
     real_export = onnx_runtime.export
-    monkeypatch.setattr(onnx_runtime, "export", lambda *a: exports.append(a) or real_export(*a))
+    monkeypatch.setattr(onnx_runtime, "export", lambda *a, **k: exports.append(a) or real_export(*a, **k))
     bb = B.build_backbone("efficientnet_lite0", image_size=48, runtime="onnx", onnx_cache=tmp_path)
     (path,) = tmp_path.glob("*.onnx")
     assert len(exports) == 1 and bb.runtime == "onnx" and not list(tmp_path.glob(".*"))  # no temp file left

@@ -289,6 +289,49 @@ def test_batch_labels_equal_predict_video_and_evaluation_reading(ckpt, tmp_path)
         np.testing.assert_allclose(r.window_starts_s, ref.window_starts_s)
 
 
+def with_resize(ck, resize, dest):
+    """A copy of checkpoint `ck` whose backbone identity records another resize policy."""
+    data = torch.load(ck, weights_only=True)
+    data["hyper_parameters"]["data_spec"]["backbone"]["preprocess"]["resize"] = resize
+    torch.save(data, dest)
+    return dest
+
+
+def test_one_backbone_call_over_videos_of_different_aspect_ratios(ckpt, tmp_path):
+    """Lightning predict embeds the frames of several videos in one call; a landscape and a portrait video give
+    differently shaped "rect" inputs (64x32 and 32x64), and each still gets exactly Predictor.predict_video's windows."""
+    from action_rec.distributed import _LabelModule, _Videos
+    from action_rec.inference import Predictor
+
+    wide = write_video(tmp_path / "wide.mp4", n_frames=30, fps=10, size=(96, 48))
+    tall = write_video(tmp_path / "tall.mp4", n_frames=25, fps=10, size=(48, 96), seed=1)
+    pred = Predictor(with_resize(ckpt, "rect", tmp_path / "rect.ckpt"))
+    assert pred.backbone.preprocess.resize == "rect"
+    jobs = find_videos([wide, tall])
+    items = _Videos(jobs, pred.fps, pred.backbone.preprocess)
+    batch = [items[0], items[1]]
+    assert {np.shape(b["frames"])[1:3] for b in batch} == {(32, 64), (64, 32)}
+    results = _LabelModule(pred, jobs, None).predict_step(batch, 0)
+    assert len(results) == 2
+    for r in results:
+        ref = pred.predict_video(r.path)
+        assert r.ok and r.label == ref.label
+        np.testing.assert_allclose(r.window_probs, ref.window_probs, atol=1e-5)
+
+
+def test_checkpoint_keeps_the_resize_policy_it_was_trained_with(make_checkpoint, footage, tmp_path):
+    """A model trained with `resize: rect` is run with rect inputs (the default is letterbox), and vice versa."""
+    from action_rec.inference import Predictor, load_classifier
+
+    square = make_checkpoint(tmp_path / "square.ckpt")
+    rect = with_resize(square, "rect", tmp_path / "rect.ckpt")
+    for ck, resize in ((square, "letterbox"), (rect, "rect")):
+        pred = Predictor(ck)
+        assert pred.backbone.preprocess.resize == resize
+        assert pred.backbone.identity() == load_classifier(ck).hparams.data_spec["backbone"]
+    assert pred.predict_video(footage / "a.mp4").label in NAMES
+
+
 @pytest.mark.skipif(__import__("importlib").util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
 def test_int8_checkpoint_labels_with_its_int8_backbone(footage, make_checkpoint, tmp_path, capsys):
     from action_rec.inference import Predictor
