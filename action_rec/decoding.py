@@ -12,7 +12,7 @@ what they decode and send ("features", vid, float32 (n,D), times) instead: on a 
 its own decode -> backbone pipeline (one thread each) and only features cross the process boundary.
 Measured on the 2-core dev CPU (int8 efficientnet_lite0, 640x480 30-fps mp4v): per video second a worker
 spends ~14 ms decoding (one FFmpeg thread) and ~34 ms in the backbone (8 frames, 1 thread); two workers
-label 35x real time (scripts/bench_label.py). A decoder process that dies (a decoder crash, the
+label 35-38x real time (scripts/bench_label.py). A decoder process that dies (a decoder crash, the
 OOM killer) costs only the video it was on: it is reported as an error and a fresh process takes over.
 """
 
