@@ -297,8 +297,7 @@ def _build_resnet50(weights: str, image_size: int | None) -> Backbone:
         _load_state_dict(model, path, "torchvision resnet50")
         weights_id = _file_id(path)
     net = nn.Sequential(*list(model.children())[:-1], nn.Flatten(1))  # everything up to global-avg-pool, no fc
-    size = image_size or 224
-    return Backbone("resnet50", weights_id, net, Preprocess(size, mean=IMAGENET_MEAN, std=IMAGENET_STD))
+    return Backbone("resnet50", weights_id, net, Preprocess(image_size or 224, mean=IMAGENET_MEAN, std=IMAGENET_STD))
 
 
 class _EfficientNetFeatures(nn.Module):

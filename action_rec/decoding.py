@@ -45,7 +45,8 @@ def iter_fitted(path, fps: float, preprocess, threads: int = 0) -> Iterator[tupl
 
 
 def join_frames(chunks) -> np.ndarray | list[np.ndarray]:
-    """The frames of several "frames" messages as one array, or as a list when their shapes differ."""
+    """The frames of several "frames" messages (or videos) as one array, or as a list when their shapes differ
+    (videos of different aspect ratios with resize "rect"): Backbone.embed batches a list per input shape."""
     if all(isinstance(f, np.ndarray) for f in chunks) and len({f.shape[1:] for f in chunks}) == 1:
         return np.concatenate(chunks)
     return [x for f in chunks for x in f]

@@ -60,7 +60,7 @@ class _LabelModule(L.LightningModule):
         good = [b for b in batch if b["frames"] is not None]
         kw = {"batch_size": 64} if self.device.type == "cuda" else {}
         # One backbone call for the frames of every video in the batch.
-        feats = self.backbone.embed([x for b in good for x in b["frames"]], **kw) if good else None
+        feats = self.backbone.embed(join_frames([b["frames"] for b in good]), **kw) if good else None
         out, at = [], 0
         for b in batch:
             job = self.jobs[b["index"]]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .decoding import decoders
+from .decoding import decoders, join_frames
 from .video import is_video_file
 
 
@@ -169,8 +169,7 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
                    workers, chunk, backbone=pred.backbone.worker_embedder(threads=1) if cpu else None)
 
     def flush():
-        # a list, not one array: videos of different aspect ratios give differently shaped inputs
-        out = pred.backbone.embed([x for _, _, f in pending for x in f], **kw)
+        out = pred.backbone.embed(join_frames([f for _, _, f in pending]), **kw)
         at = 0
         for vid, k, frames in pending:
             if vid in feats:
