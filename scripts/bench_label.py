@@ -15,10 +15,11 @@ Both use the same Predictor (checkpoint, backbone and runtime), loaded before ti
 seconds labelled per wall-clock second ("x real time"). Other processes on the machine distort it; the
 load average is printed. workers=0 decodes in a thread of the main process instead of worker processes.
 
-Expect the backbone to bound the batched design. Per video second on the dev CPU (AVX-512 VNNI), one thread:
-decoding 640x480 mp4v (grab at 30 fps + 8 resized frames) ~15 ms; efficientnet_lite0 @224 for 8 frames ~36 ms with
-precision int8 (222 frames/s), ~80 ms in fp32 (ONNX Runtime); so 2 cores top out near 39x real time (int8) or
-~21x (fp32). The naive design runs the same backbone (int8 too) at batch 1 on every frame.
+Expect the backbone to bound the batched design; the script measures that ceiling itself (the "per video second on
+one core" line: one worker's decoding and backbone time, so cores x video-s / CPU-s is the most any design that
+decodes every frame and embeds every sampled frame can reach). On the two 2-core dev CPUs seen so far (AVX-512
+VNNI), int8 efficientnet_lite0 @224, 640x480 mp4v: decoding 12-15 ms, backbone 27-36 ms per video second, so a
+ceiling of 39-51x real time; the naive design, the same int8 backbone at batch 1 on every frame, ran 4-6x.
 
     python scripts/bench_label.py                                  # runs/quickstart/best.ckpt if present
     python scripts/bench_label.py --ckpt model.ckpt --videos 30 --seconds 20 --workers 2
@@ -117,6 +118,30 @@ def naive(pred, videos: list[Path]) -> tuple[float, float, int]:
     return video_s, time.perf_counter() - t0, frames
 
 
+def stages(pred, video: Path) -> tuple[float, float, float]:
+    """-> (video seconds, decoding s, backbone s) of one worker's pipeline on `video`, each on one thread: per video
+    second, what every design that decodes every frame and embeds each sampled frame must spend."""
+    import torch
+
+    from action_rec.decoding import iter_fitted
+    from action_rec.video import probe
+
+    cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)  # a torch-runtime backbone embeds with torch's threads (worker processes use 1)
+    try:
+        embedder = pred.backbone.worker_embedder(threads=1)
+        t0 = time.perf_counter()
+        frames = [f for _, f in iter_fitted(video, pred.fps, pred.backbone.preprocess, threads=1)]
+        t1 = time.perf_counter()
+        embedder.embed(np.stack(frames))
+        t2 = time.perf_counter()
+    finally:
+        cv2.setNumThreads(cv_threads)
+        torch.set_num_threads(torch_threads)
+    return probe(video).duration_s, t1 - t0, t2 - t1
+
+
 def batched(pred, videos: list[Path], workers: int, out: Path) -> tuple[float, float, int, int]:
     from action_rec.labeling import LabelRun
 
@@ -176,6 +201,14 @@ def main() -> int:
     for name, n, s, w, f, e in rows:
         print(f"{name:<46} {n:>6} {s:>8.1f} {w:>7.1f} {s / w:>11.1f} {f / w:>8.0f} {s / w / naive_rate:>7.1f}x"
               + (f"  ({e} errors!)" if e else ""))
+    # The batched design's ceiling: all cores busy with the work that no design can skip.
+    vs_s, dec_s, emb_s = stages(pred, nv[0])
+    cores = os.cpu_count() or 1
+    bound = cores * vs_s / (dec_s + emb_s)
+    print(f"\nper video second on one core ({nv[0].name}): decoding {dec_s / vs_s * 1e3:.1f} ms (every frame grabbed, "
+          f"{pred.fps:g} fps converted and resized), backbone {emb_s / vs_s * 1e3:.1f} ms; so any design that decodes "
+          f"every frame and embeds every sampled frame tops out near {bound:.0f}x real time on {cores} cores "
+          f"= {bound / naive_rate:.1f}x the naive design")
     best = max(rows[1:], key=lambda r: r[2] / r[3])
     rt, vs = best[2] / best[3], best[2] / best[3] / naive_rate
     print(f"\nbest: {best[0]}: {rt:.1f}x real time (target >= 30x: {'met' if rt >= 30 else 'NOT met'}), "
