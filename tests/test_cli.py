@@ -115,6 +115,27 @@ def test_missing_dataset_and_foreign_checkpoint(project, tmp_path):
         load_classifier(tmp_path / "missing.ckpt")
 
 
+@pytest.mark.parametrize("content", [b"hello\n", b"", b'{"a": 1}', bytes(range(256)) * 20, b"PK\x03\x04" + b"\0" * 40])
+def test_a_file_that_is_no_checkpoint_gets_a_clear_error(tmp_path, content):
+    from action_rec.inference import CheckpointError, load_classifier
+
+    (tmp_path / "x.ckpt").write_bytes(content)
+    with pytest.raises(CheckpointError, match="x.ckpt: not a"):
+        load_classifier(tmp_path / "x.ckpt")
+
+
+def test_a_truncated_checkpoint_gets_a_clear_error(tmp_path):
+    from conftest import write_checkpoint
+
+    from action_rec.inference import CheckpointError, load_classifier
+
+    data = write_checkpoint(tmp_path / "good.ckpt").read_bytes()
+    load_classifier(tmp_path / "good.ckpt")
+    (tmp_path / "cut.ckpt").write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match="cut.ckpt: not a readable PyTorch checkpoint"):
+        load_classifier(tmp_path / "cut.ckpt")
+
+
 def test_help_lists_every_command():
     p = subprocess.run([*CMD, "--help"], capture_output=True, text=True)
     for c in ("synth", "extract", "fit", "validate", "test", "predict", "backbones"):
