@@ -41,8 +41,8 @@ def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> Actio
         raise CheckpointError(f"{p}: not an action_rec checkpoint (not a PyTorch file, or one holding pickled "
                               "objects beyond tensors and plain data, which action_rec refuses to load)") from e
     except Exception as e:  # noqa: BLE001 - a foreign file fails anywhere in the reader (a text file: KeyError)
-        detail = (str(e).splitlines() or [""])[0] or type(e).__name__
-        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({detail})") from e
+        detail = (str(e).splitlines() or [""])[0]
+        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({type(e).__name__}: {detail})") from e
     hp = ckpt.get("hyper_parameters") if isinstance(ckpt, dict) else None
     if not hp or "data_spec" not in hp or "class_names" not in hp or "state_dict" not in ckpt:
         raise CheckpointError(f"{p}: not an action_rec checkpoint (no class names / data spec). "
