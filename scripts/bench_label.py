@@ -168,7 +168,7 @@ def main() -> int:
     a = ap.parse_args()
     import torch
 
-    from action_rec.inference import Predictor
+    from action_rec.inference import CheckpointError, Predictor
 
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -180,7 +180,11 @@ def main() -> int:
     else:
         ckpt = untrained_quickstart(tmp / "quickstart_untrained.ckpt")
         what = "UNTRAINED checkpoint with the quick-start settings (speed only; labels meaningless)"
-    pred = Predictor(ckpt)
+    try:
+        pred = Predictor(ckpt)
+    except CheckpointError as e:
+        print(f"bench_label: error: {e}", file=sys.stderr)
+        return 2
     ident = pred.backbone.identity()
     load0 = os.getloadavg()[0]
     print(f"checkpoint: {what}\nbackbone: {ident['backbone']} {ident['preprocess']['size']} px, runtime "

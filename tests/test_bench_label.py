@@ -31,3 +31,10 @@ def test_bench_label_prints_both_designs_and_the_ceiling(tmp_path):
     dec, emb, ceiling, cores = float(bound[1]), float(bound[2]), int(bound[3]), int(bound[4])
     assert dec > 0 and emb > 0 and abs(ceiling - cores * 1000 / (dec + emb)) <= 1
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 2
+
+
+def test_bench_label_names_a_missing_checkpoint(tmp_path):
+    r = subprocess.run([sys.executable, str(SCRIPT), "--ckpt", str(tmp_path / "none.ckpt"), "--data",
+                        str(tmp_path / "videos"), "--videos", "1", "--seconds", "1"],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2 and "none.ckpt: no such checkpoint file" in r.stderr and "Traceback" not in r.stderr
