@@ -95,13 +95,8 @@ class Backbone(nn.Module):
     def _torch_fallback(self, error: BaseException) -> None:
         self._onnx = None
         if self.precision == "int8":
-            fix = ("install it with `pip install onnxruntime onnx`" if isinstance(error, ImportError)
-                   else "check the warning above or report it")
-            raise BackbonePrecisionError(
-                f"precision int8 of the {self.name} backbone runs through ONNX Runtime, which failed here "
-                f"({type(error).__name__}: {str(error).strip()[:300]}): {fix}, or use a model trained with precision "
-                "fp32 (int8 features differ from float ones, so a model trained on one needs the same at inference)"
-            ) from error
+            raise BackbonePrecisionError(f"precision int8 of the {self.name} backbone cannot run here: "
+                                         f"{int8_problem(error)}; {int8_fix(error)}") from error
         msg = str(error).strip().splitlines()[0] if str(error).strip() else ""
         log.warning("ONNX Runtime is not usable for the %s backbone (%s: %s); extracting with torch instead (same "
                     "features, ~3x slower on CPU)%s", self.name, type(error).__name__, msg[:300],
@@ -165,6 +160,24 @@ class Backbone(nn.Module):
 
 
 # ----------------------------------------------------------------------------------------------------- helpers
+def int8_problem(error: BaseException) -> str:
+    """Why the INT8 network cannot be used, in one clause (for errors and the auto fallback's warning)."""
+    detail = (str(error).strip().splitlines() or [""])[0][:300]
+    if isinstance(error, ImportError):
+        return f"ONNX Runtime is not installed ({detail})"
+    if isinstance(error, onnx_runtime.Int8MismatchError):
+        return (f"ONNX Runtime built the INT8 network, but on this CPU its features on {error.frames} fixed "
+                f"calibration frames are not the float network's (mean cosine {error.cosine:.3f}; a working build "
+                f"gives ~0.97, the minimum is {onnx_runtime.MIN_INT8_COSINE})")
+    return f"ONNX Runtime failed to build or run the INT8 network ({type(error).__name__}: {detail})"
+
+
+def int8_fix(error: BaseException) -> str:
+    fix = ("train with `--data.precision fp32` (or `auto`, which falls back to fp32 where INT8 is unusable) and use "
+           "that model: INT8 features differ from float ones, so a model needs at inference what it trained on")
+    return f"install it with `pip install onnxruntime onnx`, or {fix}" if isinstance(error, ImportError) else fix
+
+
 def calibration_frames(n: int = 48) -> list[np.ndarray]:
     """Fixed RGB frames that set the INT8 activation ranges: crops (35-100 %, varied aspect), mirror images and
     exposure changes of the two street photos that ship with ultralytics (people, a bus, a street). Calibrating on
@@ -460,7 +473,8 @@ def build_backbone(name: str, weights: str | None = "default", image_size: int |
     into ``onnx_cache``, default ``$ACTION_REC_ONNX_CACHE`` or ``~/.cache/action_rec/onnx``; on any failure a warning
     and torch); "auto" = "onnx" on CPU when onnxruntime is installed, else "torch". Features are the same either way.
     precision: "fp32", or "int8" = ONNX Runtime's statically quantised network (CPU only, ~2.2x faster; its features
-    differ slightly, so it is part of the identity and a model trained on it needs it at inference too).
+    differ slightly, so it is part of the identity and a model trained on it needs it at inference too); "auto" =
+    int8 on a CPU where it builds and passes its check, else fp32 with one warning (the identity says which).
     resize: the frame -> input policy (see :class:`Preprocess`): default "letterbox" (pad to the square); "rect" pads
     only to a multiple of 32 (less work, see preprocess.py). Checkpoints record theirs; inference uses what training used.
     """
@@ -468,9 +482,15 @@ def build_backbone(name: str, weights: str | None = "default", image_size: int |
         raise ValueError(f"unknown backbone {name!r}; available: {', '.join(list_backbones())}")
     if runtime not in onnx_runtime.RUNTIMES:
         raise ValueError(f"runtime must be one of {', '.join(onnx_runtime.RUNTIMES)}, got {runtime!r}")
-    if precision not in onnx_runtime.PRECISIONS:
-        raise ValueError(f"precision must be one of {', '.join(onnx_runtime.PRECISIONS)}, got {precision!r}")
-    if precision == "int8" and (torch.device(device).type != "cpu" or runtime == "torch"):
+    if precision not in ("auto", *onnx_runtime.PRECISIONS):
+        raise ValueError(f"precision must be one of auto, {', '.join(onnx_runtime.PRECISIONS)}, got {precision!r}")
+    cpu = torch.device(device).type == "cpu"
+    if precision == "auto":
+        precision = "int8" if cpu and runtime != "torch" else "fp32"
+        fallback = precision == "int8"
+    else:
+        fallback = False
+    if precision == "int8" and (not cpu or runtime == "torch"):
         raise BackbonePrecisionError(
             f"precision int8 runs only on the CPU through ONNX Runtime (asked: device {device}, runtime {runtime}); "
             "use device cpu and runtime auto/onnx, or a model trained with precision fp32")
@@ -479,11 +499,18 @@ def build_backbone(name: str, weights: str | None = "default", image_size: int |
     if resize is not None and resize != backbone.preprocess.resize:
         backbone.preprocess = dataclasses.replace(backbone.preprocess, resize=resize)
     if precision == "int8":
-        backbone.use_onnx(onnx_cache, precision="int8")
-        return backbone
-    if runtime == "onnx" and torch.device(device).type != "cpu":
+        try:
+            backbone.use_onnx(onnx_cache, precision="int8")
+            return backbone
+        except BackbonePrecisionError as e:
+            if not fallback:
+                raise
+            backbone.precision = "fp32"
+            log.warning("precision auto: the %s backbone runs in fp32, not INT8 (same accuracy; a ~2.5x slower "
+                        "backbone for extraction, labelling and live mode), because %s", name,
+                        int8_problem(e.__cause__ or e))
+    if runtime == "onnx" and not cpu:
         log.warning("runtime 'onnx' runs on CPU only; the %s backbone runs with torch on %s", name, device)
-    elif runtime == "onnx" or (runtime == "auto" and torch.device(device).type == "cpu"
-                               and onnx_runtime.onnxruntime_available()):
+    elif runtime == "onnx" or (runtime == "auto" and cpu and onnx_runtime.onnxruntime_available()):
         backbone.use_onnx(onnx_cache)
     return backbone

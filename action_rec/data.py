@@ -98,7 +98,7 @@ def collate_clips(batch):
 class ActionDataModule(L.LightningDataModule):
     def __init__(self, data: str = "data/synth", classes: list[str] | None = None,
                  backbone: str = "efficientnet_lite0", weights: str = "default",
-                 image_size: int | None = None, precision: Literal["fp32", "int8"] = "fp32",
+                 image_size: int | None = None, precision: Literal["auto", "fp32", "int8"] = "fp32",
                  resize: Literal["rect", "letterbox", "stretch", "center_crop"] | None = None,
                  fps: float = 8.0, window: int = 16,
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
@@ -116,7 +116,8 @@ class ActionDataModule(L.LightningDataModule):
             image_size: backbone input side; default: the backbone's own.
             precision: "fp32", or "int8" = the backbone quantised by ONNX Runtime (CPU only, ~2.2x faster
                 extraction, batch labelling and live mode; its features differ slightly from fp32 ones, so the
-                checkpoint records it and inference uses it too).
+                checkpoint records it and inference uses it too); "auto" = int8 where it builds and passes its
+                check on this CPU, else fp32 with a one-line warning (the checkpoint records which one ran).
             resize: how a frame becomes the backbone's input: "rect" keeps the aspect ratio and pads only to a
                 multiple of 32 (a 640x480 frame -> 224x192: 14 % less work than the 224x224 "letterbox" square,
                 43 % less for 16:9, but 2 points lower synthetic test accuracy); "letterbox" (default) pads to the

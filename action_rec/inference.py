@@ -21,6 +21,7 @@ from .classifier import FORMAT_VERSION, ActionClassifier
 from .data import take, window_starts
 from .decision import FallRule, decide
 from .features import extract_video
+from .onnx_runtime import QUANT_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,13 @@ class Predictor:
         spec = self.model.hparams.data_spec
         ident = spec["backbone"]
         self.fps, self.window = spec["fps"], spec["window"]
+        if ident.get("precision") == "int8" and ident.get("quant_version") != QUANT_VERSION:
+            # Another INT8 recipe gives other features: rebuilding today's network would feed the model features
+            # it never saw (recipe 1 also gave different features on AVX2 and VNNI CPUs).
+            raise CheckpointError(
+                f"{ckpt}: trained on features of INT8 recipe {ident.get('quant_version')}, but this action_rec "
+                f"builds recipe {QUANT_VERSION} (the same features on every CPU); retrain it with the same config "
+                "(`action-rec fit --config ...`): extraction and training take minutes")
         self.backbone = build_backbone(ident["backbone"], weights=weights or spec.get("weights_arg", "default"),
                                        image_size=ident["preprocess"]["size"], device=device,
                                        precision=ident.get("precision", "fp32"),

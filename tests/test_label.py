@@ -349,3 +349,20 @@ def test_int8_checkpoint_labels_with_its_int8_backbone(footage, make_checkpoint,
     out2 = tmp_path / "gpu.csv"
     assert main(["label", str(footage), "--ckpt", str(ck), "--out", str(out2), "--device", "cuda", "--quiet"]) == 2
     assert "only on the CPU" in capsys.readouterr().err and not out2.exists()
+
+
+def test_checkpoint_of_an_older_int8_recipe_is_a_clear_error(make_checkpoint, tmp_path):
+    """Recipe 1 gave other (and CPU-dependent) features: a model trained on them must be retrained, not fed
+    today's features silently."""
+    import torch
+
+    from action_rec.inference import CheckpointError, Predictor
+
+    ck = make_checkpoint(tmp_path / "int8.ckpt", image_size=224, precision="int8")
+    data = torch.load(ck, weights_only=True)
+    data["hyper_parameters"]["data_spec"]["backbone"]["quant_version"] = 1
+    torch.save(data, ck)
+    with pytest.raises(CheckpointError, match="INT8 recipe 1.*retrain"):
+        Predictor(ck)
+    assert main(["label", str(tmp_path), "--ckpt", str(ck), "--out", str(tmp_path / "x.csv"), "--quiet"]) == 2
+    assert not (tmp_path / "x.csv").exists()
