@@ -27,6 +27,7 @@ Commands:
   live        label a camera / video file / stream as it plays, with fall alerts (--ckpt ... --source 0)
   evaluate    score a checkpoint on a dataset: metrics.json, plots, predictions.csv, report.md
   label       label a folder of videos with a checkpoint: labels.csv (+ timeline, annotated copies)
+  cv          cross-validate a config over folds of whole sources (real-footage spread, learning curve)
 
 Run `action-rec COMMAND --help` for a command's options.
 """
@@ -163,6 +164,12 @@ def cmd_live(argv: list[str]) -> int:
     return live_main(argv)
 
 
+def cmd_cv(argv: list[str]) -> int:
+    from .crossval import main as cv_main
+
+    return cv_main(argv)
+
+
 def cmd_label(argv: list[str]) -> int:
     from .label_cli import cmd_label as label_main
 
@@ -171,7 +178,7 @@ def cmd_label(argv: list[str]) -> int:
 
 # Commands of our own (argparse); fit/validate/test/predict go to LightningCLI.
 COMMANDS = {"synth": cmd_synth, "backbones": cmd_backbones, "extract": cmd_extract, "live": cmd_live,
-            "evaluate": cmd_evaluate, "label": cmd_label}
+            "evaluate": cmd_evaluate, "label": cmd_label, "cv": cmd_cv}
 
 
 def main(argv: list[str] | None = None) -> int:

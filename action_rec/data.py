@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from . import features
 from .backbones import build_backbone
-from .datasets import DatasetError, VideoItem, assign_splits, discover, select_classes
+from .datasets import DatasetError, VideoItem, assign_splits, discover, group_of, select_classes, unit_hash
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class TrainWindows(Dataset):
 
 
 class ClipWindows(Dataset):
-    """One item per clip: all its windows (W, T, D), its label and its index."""
+    """One item per clip: all its windows (W, T, D), its label, its index and its length in sampled frames."""
 
     def __init__(self, clips: list[tuple[np.ndarray, int]], window: int, stride: int):
         self.clips, self.window, self.stride = clips, window, stride
@@ -84,32 +84,36 @@ class ClipWindows(Dataset):
         feats, label = self.clips[i]
         starts = window_starts(len(feats), self.window, self.stride)
         idx = np.asarray(starts)[:, None] + np.arange(self.window)[None, :]
-        return torch.from_numpy(take(feats, idx)).float(), label, i
+        return torch.from_numpy(take(feats, idx)).float(), label, i, len(feats)
 
 
 def collate_clips(batch):
-    """Concatenate windows of several clips; `clip` says which clip each window came from."""
+    """Concatenate windows of several clips; per window, `clip` says which clip it came from and `frames` how
+    long that clip is (sampled frames: its duration, for false alerts per hour)."""
     x = torch.cat([b[0] for b in batch])
-    y = torch.tensor([b[1] for b in batch for _ in range(len(b[0]))])
-    clip = torch.tensor([b[2] for b in batch for _ in range(len(b[0]))])
-    return x, y, clip
+    per_window = [(b[1], b[2], b[3]) for b in batch for _ in range(len(b[0]))]
+    y, clip, frames = (torch.tensor(v) for v in zip(*per_window))
+    return x, y, clip, frames
 
 
 class ActionDataModule(L.LightningDataModule):
-    def __init__(self, data: str = "data/synth", classes: list[str] | None = None,
+    def __init__(self, data: str | list[str] = "data/synth", classes: list[str] | None = None,
                  backbone: str = "efficientnet_lite0", weights: str = "default",
                  image_size: int | None = None, precision: Literal["auto", "fp32", "int8"] = "fp32",
                  resize: Literal["rect", "letterbox", "stretch", "center_crop"] | None = None,
                  fps: float = 8.0, window: int = 16,
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
+                 group_column: str | None = None, stratify: bool = False, folds: int = 1, fold: int = 0,
+                 subsample_train: float = 1.0,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
                  feature_noise: float = 0.1,
                  extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
                  progress: bool = True):
         """
         Args:
-            data: a folder of class folders (optionally under train/val/test) or a CSV manifest.
+            data: a folder of class folders (optionally under train/val/test) or a CSV manifest, or a list of
+                them (e.g. the synthetic set and a manifest of real clips).
             classes: class names in order; default: every label found, sorted. Others are left out.
             backbone: frozen per-frame feature extractor (see `action-rec backbones`).
             weights: "default" (pretrained), "random", or a local weights file.
@@ -128,6 +132,14 @@ class ActionDataModule(L.LightningDataModule):
             val_fraction, test_fraction, split_seed, group_pattern: hash split of videos without an
                 explicit split; group_pattern is a regex on the file stem whose first group ties clips
                 of one source together.
+            group_column: a manifest column that names each clip's source (e.g. source_repo): clips of one
+                source never straddle splits.
+            stratify: place whole groups so that val and test get their share of every class (a hash alone can
+                leave a small validation split without falls).
+            folds, fold: cross-validation over the clips without an explicit split: their sources are dealt into
+                `folds` class-balanced folds and fold `fold` is the test split (see `action-rec cv`).
+            subsample_train: keep this fraction of the training sources without an explicit split (whole
+                sources, by hash; for learning curves: what would more real clips buy?).
             windows_per_clip: random training windows drawn per clip and epoch.
             extract_batch_size: frames per backbone call when extracting (default: the backbone's).
             augment: feature-level augmentation for training (speed jitter, dropped frames, noise).
@@ -140,8 +152,14 @@ class ActionDataModule(L.LightningDataModule):
             raise ValueError(f"window must be >= 2 frames, got {window}")
         if fps <= 0:
             raise ValueError(f"fps must be > 0, got {fps}")
-        self.class_names, self.items = select_classes(discover(data), classes)
-        self.splits = assign_splits(self.items, val_fraction, test_fraction, split_seed, group_pattern)
+        self.class_names, self.items = select_classes(discover(data, group_column), classes)
+        self.splits = assign_splits(self.items, val_fraction, test_fraction, split_seed, group_pattern, stratify,
+                                    folds, fold)
+        if not 0 < subsample_train <= 1:
+            raise ValueError(f"subsample_train must be in (0, 1], got {subsample_train}")
+        if subsample_train < 1:
+            self.splits["train"] = [it for it in self.splits["train"] if it.split is not None
+                                    or unit_hash(split_seed, group_of(it, group_pattern)) < subsample_train]
         if not self.splits["train"]:
             raise DatasetError(f"{data}: no training videos after splitting; add videos or lower "
                                "val_fraction/test_fraction")

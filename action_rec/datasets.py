@@ -55,7 +55,7 @@ def _from_class_folders(root: Path, split: str | None) -> list[VideoItem]:
     return items
 
 
-def _from_manifest(csv_path: Path) -> list[VideoItem]:
+def _from_manifest(csv_path: Path, group_column: str | None = None) -> list[VideoItem]:
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
         cols = reader.fieldnames or []
@@ -63,6 +63,9 @@ def _from_manifest(csv_path: Path) -> list[VideoItem]:
         if missing:
             raise DatasetError(f"{csv_path}: missing column(s) {sorted(missing)}; found {cols}. "
                                "A manifest needs path,label and may have split,group")
+        group_column = group_column or "group"
+        if group_column != "group" and group_column not in cols:
+            raise DatasetError(f"{csv_path}: no column '{group_column}' to group clips by; columns: {cols}")
         items = []
         for line, row in enumerate(reader, start=2):
             path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
@@ -74,14 +77,19 @@ def _from_manifest(csv_path: Path) -> list[VideoItem]:
             split = (row.get("split") or "").strip() or None
             if split is not None and split not in SPLITS:
                 raise DatasetError(f"{csv_path}:{line}: split '{split}' is not one of {SPLITS}")
-            items.append(VideoItem(str(p), label, split, (row.get("group") or "").strip() or None))
+            items.append(VideoItem(str(p), label, split, (row.get(group_column) or "").strip() or None))
     if not items:
         raise DatasetError(f"{csv_path}: manifest has no rows")
     return items
 
 
-def discover(source: str | Path) -> list[VideoItem]:
-    """All labelled videos of a dataset folder or CSV manifest."""
+def discover(source: str | Path | list, group_column: str | None = None) -> list[VideoItem]:
+    """All labelled videos of a dataset folder or CSV manifest, or of several (a list: e.g. synthetic + real).
+    group_column: a manifest column whose value ties clips of one source together (e.g. source_repo)."""
+    if isinstance(source, (list, tuple)):
+        if not source:
+            raise DatasetError("no dataset given (an empty list)")
+        return [it for s in source for it in discover(s, group_column)]
     src = Path(source)
     if not src.exists():
         raise DatasetError(f"{src}: no such folder or manifest. For the built-in synthetic data run "
@@ -95,7 +103,7 @@ def discover(source: str | Path) -> list[VideoItem]:
         if src.suffix.lower() != ".csv":
             raise DatasetError(f"{src}: a dataset is a folder of class folders, a .csv manifest, or "
                                "UCF101/HMDB51 split files (classInd.txt, trainlist01.txt, testlist01.txt)")
-        return _from_manifest(src)
+        return _from_manifest(src, group_column)
     split_dirs = [src / s for s in SPLITS if (src / s).is_dir()]
     if split_dirs:
         return [it for d in split_dirs for it in _from_class_folders(d, d.name)]
@@ -113,17 +121,70 @@ def group_of(item: VideoItem, pattern: str | None) -> str:
     return stem
 
 
-def assign_splits(items: list[VideoItem], val_fraction: float = 0.15, test_fraction: float = 0.15,
-                  seed: int = 0, group_pattern: str | None = None) -> dict[str, list[VideoItem]]:
-    """Explicit splits win; the rest go by a hash of their group key, stable across runs and machines."""
-    out: dict[str, list[VideoItem]] = {s: [] for s in SPLITS}
+def unit_hash(seed, key: str) -> float:
+    """A stable number in [0, 1) for a key: the same on every machine and run."""
+    h = hashlib.sha1(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(h[:8], "big") / 2**64
+
+
+def stratified_groups(items: list[VideoItem], fractions: dict[str, float], seed=0,
+                      group_pattern: str | None = None) -> dict[str, list[VideoItem]]:
+    """Whole groups (sources) into parts of about the given fractions *of every class*: a greedy pass over the
+    groups, largest first (ties in hash order), puts each into the part whose classes are furthest below
+    their share. So a small validation part still gets falls, walks and runs, and no source straddles parts."""
+    groups: dict[str, list[VideoItem]] = {}
     for it in items:
-        split = it.split
-        if split is None:
-            h = hashlib.sha1(f"{seed}:{group_of(it, group_pattern)}".encode()).digest()
-            u = int.from_bytes(h[:8], "big") / 2**64
-            split = "test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"
-        out[split].append(it)
+        groups.setdefault(group_of(it, group_pattern), []).append(it)
+    totals: dict[str, int] = {}
+    for it in items:
+        totals[it.label] = totals.get(it.label, 0) + 1
+    have = {part: dict.fromkeys(totals, 0) for part in fractions}
+    out: dict[str, list[VideoItem]] = {part: [] for part in fractions}
+    for key in sorted(groups, key=lambda g: (-len(groups[g]), unit_hash(seed, g))):
+        members = groups[key]
+        counts: dict[str, int] = {}
+        for it in members:
+            counts[it.label] = counts.get(it.label, 0) + 1
+
+        def need(part):  # how far below its share this part is, for the classes of this group
+            return sum(n * (fractions[part] * totals[c] - have[part][c]) / totals[c] for c, n in counts.items())
+
+        part = max((p for p in fractions if fractions[p] > 0), key=lambda p: (need(p), fractions[p]))
+        out[part] += members
+        for c, n in counts.items():
+            have[part][c] += n
+    return out
+
+
+def assign_splits(items: list[VideoItem], val_fraction: float = 0.15, test_fraction: float = 0.15,
+                  seed: int = 0, group_pattern: str | None = None, stratify: bool = False,
+                  folds: int = 1, fold: int = 0) -> dict[str, list[VideoItem]]:
+    """Explicit splits win; the rest go by a hash of their group key, stable across runs and machines.
+
+    stratify: whole groups are placed so that val and test get their share of every class (see
+    stratified_groups) instead of by their hash alone. folds > 1: cross-validation over the clips without an
+    explicit split: their groups are dealt into `folds` class-balanced folds, fold `fold` is the test split and the
+    rest is split into train/val as usual; clips with an explicit split keep train/val but leave the test split,
+    so a fold's test score is on held-out sources only."""
+    out: dict[str, list[VideoItem]] = {s: [] for s in SPLITS}
+    free = [it for it in items if it.split is None]
+    for it in items:
+        if it.split is not None and not (folds > 1 and it.split == "test"):
+            out[it.split].append(it)
+    if folds > 1:
+        if not 0 <= fold < folds:
+            raise DatasetError(f"fold must be in 0..{folds - 1}, got {fold}")
+        parts = stratified_groups(free, {f"f{i}": 1 / folds for i in range(folds)}, seed, group_pattern)
+        out["test"] += parts.pop(f"f{fold}")
+        free, test_fraction = [it for part in parts.values() for it in part], 0.0
+    if stratify:
+        fractions = {"train": 1 - val_fraction - test_fraction, "val": val_fraction, "test": test_fraction}
+        for split, part in stratified_groups(free, fractions, seed, group_pattern).items():
+            out[split] += part
+        return out
+    for it in free:
+        u = unit_hash(seed, group_of(it, group_pattern))
+        out["test" if u < test_fraction else "val" if u < test_fraction + val_fraction else "train"].append(it)
     return out
 
 

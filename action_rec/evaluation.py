@@ -28,6 +28,7 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
                                                     multiclass_recall)
 
 from . import features
+from . import operating_point as op
 from .datasets import SPLITS, DatasetError, VideoItem, assign_splits, discover
 
 log = logging.getLogger(__name__)
@@ -68,17 +69,24 @@ def load_eval_set(data: str | os.PathLike, split: str | None = None) -> EvalSet:
             raise DatasetError(f"{src}: no data.data (the dataset) in this config")
         # The same arguments ActionDataModule hands to assign_splits, so this is its very test split.
         kw = {"val_fraction": cfg.get("val_fraction", 0.15), "test_fraction": cfg.get("test_fraction", 0.15),
-              "seed": cfg.get("split_seed", 0), "group_pattern": cfg.get("group_pattern")}
-        cache_dir, config, src = cfg.get("cache_dir"), str(data), Path(cfg["data"])
+              "seed": cfg.get("split_seed", 0), "group_pattern": cfg.get("group_pattern"),
+              "stratify": bool(cfg.get("stratify", False)), "folds": int(cfg.get("folds", 1)),
+              "fold": int(cfg.get("fold", 0))}
+        group_column = cfg.get("group_column")
+        cache_dir, config, src = cfg.get("cache_dir"), str(data), cfg["data"]
         split = split or "test"
-    items = discover(src)
+    else:
+        group_column = None
+    items = discover(src, group_column)
     explicit = any(it.split for it in items)
     split = split or ("test" if explicit else "all")
     if split != "all":
         items = assign_splits(items, **kw)[split]
         if not items:
             raise DatasetError(f"{data}: the {split} split is empty (use --split all to score every clip)")
-    ident = {"source": str(src), "kind": _kind(src), "split": split,
+    sources = src if isinstance(src, list) else [src]
+    ident = {"source": ", ".join(map(str, sources)), "kind": " + ".join(_kind(Path(x)) for x in sources),
+             "split": split,
              "split_from": ("config" if kw else "explicit" if explicit else None) if split != "all" else None,
              "clips": len(items), "labels": dict(sorted(Counter(it.label for it in items).items())),
              "fingerprint": _fingerprint(items)}
@@ -159,7 +167,7 @@ def _unknown_check(items: list[VideoItem], names: list[str], source: str, strict
     if unknown and strict:
         it = next(i for i in items if i.label not in names)
         where = it.path
-        if source.lower().endswith(".csv"):  # discover keeps one item per row, in row order
+        if source.lower().endswith(".csv") and Path(source).is_file():  # one item per row, in row order
             where = f"{source}:{discover(source).index(it) + 2}"
         raise DatasetError(f"{where}: label '{it.label}' is not a class of the checkpoint "
                            f"({', '.join(names)}); "
@@ -182,7 +190,7 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
     cache_root = cache_dir or eval_set.cache_dir or "cache/features"
     cache, ext = features.extract([it.path for it in eval_set.items], pred.backbone, pred.fps, cache_root,
                                   progress=progress)
-    rows, unreadable = [], []
+    rows, unreadable, curve_clips = [], [], []
     for it in eval_set.items:
         if it.path in ext.failed or not cache.has(it.path):
             unreadable.append({"path": it.path, "label": it.label,
@@ -190,6 +198,9 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
             continue
         feats, _ = cache.load(it.path)
         r = pred.predict_features(it.path, feats)
+        if pred.rule.fall_class in names:
+            curve_clips.append(op.Clip(r.window_probs[:, names.index(pred.rule.fall_class)], len(feats) / pred.fps,
+                                       it.label == pred.rule.fall_class))
         rows.append({"path": it.path, "true": it.label, "predicted": r.label, "confidence": r.confidence,
                      "known": it.label in names, "duration_s": len(feats) / pred.fps,
                      "fall_events": [list(e) for e in r.events], "probs": r.probs})
@@ -203,6 +214,11 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
               "fall": fall_metrics(rows, pred.rule.fall_class, names),
               "unknown_classes": {u: _unknown_summary([r for r in rows if r["true"] == u]) for u in unknown},
               "unreadable": unreadable}
+    curve = op.sweep(curve_clips) if any(c.is_fall for c in curve_clips) else []
+    if curve:
+        here = op.score(curve_clips, pred.rule.threshold, pred.rule.k).as_dict()
+        result["operating_curve"] = {"points": [p.as_dict() for p in curve], "checkpoint_point": here,
+                                     "chosen_on_validation": pred.model.operating_point}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _write_predictions(out / "predictions.csv", rows, unreadable, names)
@@ -210,6 +226,9 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
                            f"{Path(ckpt).name} on {Path(eval_set.identity['source']).name} "
                            f"({len(known)} clips of known classes)")
     plots.per_class(result["per_class"], out / "per_class.png")
+    if curve:
+        plots.operating_curve(result["operating_curve"]["points"], result["operating_curve"]["checkpoint_point"],
+                              out / "operating_curve.png")
     features.atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
     features.atomic_write_text(out / "report.md", report.evaluation_report(result, rows))
     return result

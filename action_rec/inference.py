@@ -58,6 +58,7 @@ def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> Actio
         model.load_state_dict(ckpt["state_dict"])
     except RuntimeError as e:
         raise CheckpointError(f"{p}: weights do not fit the model its settings describe: {e}") from e
+    model.apply_operating_point(ckpt.get("operating_point"))  # the fall rule chosen on validation, if any
     return model.eval()
 
 

@@ -62,6 +62,28 @@ def per_class(per_class: dict[str, dict], path, title: str = "") -> Path:
     return _save(fig, path)
 
 
+def operating_curve(points: list[dict], chosen: dict, path, title: str = "") -> Path:
+    """Fall recall against false alerts per hour of non-fall video, one line per k (thresholds along it), with
+    the checkpoint's operating point (chosen on validation) marked where it lands on this data."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.8))
+    for k in sorted({p["k"] for p in points}):
+        line = sorted((p for p in points if p["k"] == k and p["recall"] is not None), key=lambda p: p["threshold"])
+        if line:
+            ax.plot([p["false_alerts_per_hour"] or 0.0 for p in line], [p["recall"] for p in line], marker=".",
+                    lw=1.2 if k == chosen.get("k") else 0.8, alpha=1.0 if k == chosen.get("k") else 0.5,
+                    label=f"k = {k}")
+    if chosen.get("recall") is not None:
+        ax.plot([chosen["false_alerts_per_hour"] or 0.0], [chosen["recall"]], "r*", ms=14,
+                label=f"checkpoint: threshold {chosen['threshold']:.2f}, k {chosen['k']}")
+    ax.set_xlabel("false fall alerts per hour of non-fall video")
+    ax.set_ylabel("fall recall (clips)")
+    ax.set_ylim(-0.02, 1.05)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title or "fall rule: recall vs false alerts (thresholds 0.30-0.95 along each line)", fontsize=9)
+    return _save(fig, path)
+
+
 def comparison(rows: list[dict], path, metrics=("accuracy", "macro_f1", "fall_sensitivity",
                                                 "fall_specificity")) -> Path:
     """One group of bars per checkpoint (rows need a 'name' and the metrics; None is drawn as 0)."""

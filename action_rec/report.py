@@ -86,6 +86,15 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
                 f"- false alerts: {fall['false_alerts']} fall event(s) in {_duration(fall['non_fall_hours'])} "
                 f"of non-fall video = {fmt(fall['false_alerts_per_hour'], 1)} per hour (events of the shared "
                 "rule in decision.py, as the batch and live modes raise them)"]
+        curve = r.get("operating_curve")
+        if curve:
+            val = curve.get("chosen_on_validation")
+            out += ["", "![fall recall vs false alerts](operating_curve.png)", "",
+                    "The fall rule's operating point " + (
+                        f"was chosen on the validation split for at most {val['target_false_alerts_per_hour']:g} "
+                        f"false alerts per hour (there: recall {fmt(val['recall'])}, "
+                        f"{fmt(val['false_alerts_per_hour'], 1)} alerts/h)" if val else "was set by hand") +
+                    "; the star is where it lands on this data, the lines what other thresholds and k would give."]
     out += ["", "## Classes the checkpoint does not know", ""]
     if r["unknown_classes"]:
         out += _table(["label", "clips", "predicted as", "fall alerts"],

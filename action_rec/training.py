@@ -38,7 +38,19 @@ def format_results(r: dict) -> str:
              " " * (w + 2) + " ".join(f"{n:>{w}}" for n in names)]
     for n, row in zip(names, r["confusion_matrix"]):
         lines.append(f"{n:>{w}}  " + " ".join(f"{v:>{w}}" for v in row))
+    fall, op = r.get("fall"), r.get("operating_point")
+    if op:
+        lines.append(f"fall rule chosen on validation: threshold {op['threshold']:.2f}, k {op['k']} (validation: "
+                     f"recall {_fmt(op['recall'])}, {_fmt(op['false_alerts_per_hour'], 1)} false alerts/h; "
+                     f"target <= {op['target_false_alerts_per_hour']:g}/h)")
+    if fall:
+        lines.append(f"falls: recall {_fmt(fall['recall'])}, specificity {_fmt(fall.get('specificity'))}, "
+                     f"{_fmt(fall['false_alerts_per_hour'], 1)} false alerts per hour of non-fall video")
     return "\n".join(lines)
+
+
+def _fmt(v, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
 
 
 class ActionCLI(LightningCLI):

@@ -76,6 +76,30 @@ def test_checkpoint_carries_everything_inference_needs(project):
     assert pred.window_probs.shape[1] == 3
 
 
+def test_fall_rule_is_chosen_on_validation_stored_and_used_everywhere(project, tmp_path):
+    """fit picks (threshold, k) on the validation clips and stores it; label, live and evaluate all use it."""
+    d, fit = project
+    ckpt = torch.load(d / "runs/e2e/best.ckpt", map_location="cpu", weights_only=True)
+    op = ckpt["operating_point"]
+    assert op["chosen_on"] == "validation" and op["target_false_alerts_per_hour"] == 20.0
+    assert 0.3 <= op["threshold"] <= 0.95 and op["k"] in (1, 2, 3, 4)
+    assert "fall rule chosen on validation" in fit.stdout
+
+    from action_rec.evaluation import evaluate
+    from action_rec.inference import Predictor
+    from action_rec.labeling import load_predictor
+    from action_rec.stream import LiveModel
+
+    pred = Predictor(d / "runs/e2e/best.ckpt")
+    assert (pred.rule.threshold, pred.rule.k, pred.rule.m) == (op["threshold"], op["k"], op["k"])
+    assert load_predictor(d / "runs/e2e/best.ckpt").rule == pred.rule  # batch labelling
+    assert LiveModel(pred).rule == pred.rule  # live mode
+    r = evaluate(d / "runs/e2e/best.ckpt", d / "data/synth/test", tmp_path / "rep", progress=False)
+    assert r["checkpoint"]["rule"]["threshold"] == op["threshold"] and r["checkpoint"]["rule"]["k"] == op["k"]
+    # an explicit override still wins (label --threshold / --fall-k)
+    assert load_predictor(d / "runs/e2e/best.ckpt", threshold=0.9, fall_k=3).rule.threshold == 0.9
+
+
 def test_test_and_predict_commands(project):
     d, _ = project
     t = run("test", "--config", "cfg.yaml", "--ckpt_path", "runs/e2e/best.ckpt", cwd=d)

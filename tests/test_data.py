@@ -41,9 +41,10 @@ def test_train_windows_augmentation_changes_but_keeps_shape():
 def test_clip_windows_and_collate():
     clips = [(np.zeros((20, 3), np.float32), 0), (np.ones((5, 3), np.float32), 2)]
     ds = ClipWindows(clips, window=8, stride=4)
-    x, y, clip = collate_clips([ds[0], ds[1]])
+    x, y, clip, frames = collate_clips([ds[0], ds[1]])
     assert x.shape == (5, 8, 3)  # 4 windows + 1 padded window
     assert y.tolist() == [0, 0, 0, 0, 2] and clip.tolist() == [0, 0, 0, 0, 1]
+    assert frames.tolist() == [20, 20, 20, 20, 5]  # each window knows its clip's length (for alerts per hour)
 
 
 def make_dm(root, tmp_path, **kw):
@@ -71,7 +72,7 @@ def test_datamodule_end_to_end(tiny_dataset, tmp_path):
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape[1:] == (6, dm.feature_dim) and x.dtype == torch.float32
     if dm.clips["val"]:
-        xv, yv, cv = next(iter(dm.val_dataloader()))
+        xv, yv, cv, _ = next(iter(dm.val_dataloader()))
         assert xv.shape[1:] == (6, dm.feature_dim) and len(yv) == len(cv)
 
 

@@ -147,3 +147,68 @@ def test_hmdb51_split_files(tmp_path, make_video):
     (splits / "run_test_split1.txt").write_text("d.avi 3\n")
     with pytest.raises(DatasetError, match=r"run_test_split1.txt:1: expected"):
         discover(splits)
+
+
+def _sources():
+    """40 sources of unequal size and class mix, like real footage collected from many repositories: one big
+    fall dataset, a few walking/running collections, many single clips."""
+    from action_rec.datasets import VideoItem
+
+    items = [VideoItem(f"big/{i}.mp4", "falling", group="big-fall-lab") for i in range(30)]
+    for s in range(9):
+        items += [VideoItem(f"s{s}/{i}.mp4", ("walking", "running", "other")[s % 3], group=f"coll{s}")
+                  for i in range(4)]
+    labels = ["falling", "walking", "running"]
+    items += [VideoItem(f"one{s}.mp4", labels[s % 3], group=f"single{s}") for s in range(30)]
+    return items
+
+
+def test_stratified_split_gives_val_every_class_and_keeps_sources_whole():
+    items = _sources()
+    for seed in range(5):
+        s = assign_splits(items, 0.2, 0.0, seed=seed, stratify=True)
+        assert not s["test"] and len(s["train"]) + len(s["val"]) == len(items)
+        assert {it.label for it in s["val"]} == {"falling", "walking", "running", "other"}, seed
+        train_groups, val_groups = ({it.group for it in s[k]} for k in ("train", "val"))
+        assert not train_groups & val_groups
+        for label in ("falling", "walking", "running"):  # about its share of each class (0.2), whole sources
+            share = sum(it.label == label for it in s["val"]) / sum(it.label == label for it in items)
+            assert 0.08 <= share <= 0.4, (seed, label, share)
+    # deterministic, and the seed changes which sources go where
+    a, b = (assign_splits(items, 0.2, 0.0, seed=0, stratify=True) for _ in range(2))
+    assert a == b and a != assign_splits(items, 0.2, 0.0, seed=1, stratify=True)
+
+
+def test_folds_hold_out_whole_sources_and_cover_every_free_clip_once():
+    from action_rec.datasets import VideoItem
+
+    items = _sources() + [VideoItem(f"synth/{sp}/{i}.mp4", "walking", split=sp)
+                          for sp in ("train", "val", "test") for i in range(3)]
+    seen = []
+    for fold in range(5):
+        s = assign_splits(items, 0.15, 0.15, stratify=True, folds=5, fold=fold)
+        assert all(it.split is None for it in s["test"])  # explicit test clips leave the test split
+        assert sum(it.split == "train" for it in s["train"]) == 3 and sum(it.split == "val" for it in s["val"]) == 3
+        test_groups = {it.group for it in s["test"]}
+        assert not test_groups & {it.group for it in s["train"] + s["val"]}
+        assert "falling" in {it.label for it in s["test"]} or "big-fall-lab" in {it.group for it in s["train"]}
+        seen += s["test"]
+    free = [it for it in items if it.split is None]
+    assert sorted(seen, key=lambda i: i.path) == sorted(free, key=lambda i: i.path)
+    with pytest.raises(DatasetError, match="fold must be in 0..4"):
+        assign_splits(items, folds=5, fold=5)
+
+
+def test_manifest_group_column_and_several_sources(tmp_path, make_video, tiny_dataset):
+    for name in ("a", "b", "c"):
+        make_video(tmp_path / "real" / f"{name}.mp4", n_frames=3)
+    (tmp_path / "real" / "MANIFEST.csv").write_text(
+        "path,label,source_repo\na.mp4,falling,org/x\nb.mp4,walking,org/x\nc.mp4,walking,org/y\n")
+    items = discover(tmp_path / "real" / "MANIFEST.csv", group_column="source_repo")
+    assert [it.group for it in items] == ["org/x", "org/x", "org/y"]
+    with pytest.raises(DatasetError, match="no column 'source'.*source_repo"):
+        discover(tmp_path / "real" / "MANIFEST.csv", group_column="source")
+    both = discover([str(tiny_dataset), str(tmp_path / "real" / "MANIFEST.csv")], group_column="source_repo")
+    assert len(both) == 12 + 3 and {it.group for it in both[-3:]} == {"org/x", "org/y"}
+    s = assign_splits(both, 0.3, 0.3, stratify=True)
+    assert {it.group for it in s["train"]}.isdisjoint({it.group for it in s["val"] + s["test"]} - {None})

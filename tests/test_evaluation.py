@@ -199,3 +199,31 @@ def test_missing_checkpoint_and_dataset_are_clear_errors(setup, tmp_path, capsys
                  "--out", str(tmp_path / "o")]) == 2
     assert "no such checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()  # nothing written on a failed start
+
+
+def test_evaluate_draws_the_operating_curve_with_the_checkpoints_point(tmp_path, make_checkpoint, make_video):
+    """evaluate sweeps the fall rule on the evaluated clips and marks where the stored operating point lands."""
+    import json
+
+    import torch
+
+    from action_rec.evaluation import evaluate
+
+    ck = make_checkpoint(tmp_path / "m.ckpt")
+    data = torch.load(ck, weights_only=True)
+    data["operating_point"] = {"threshold": 0.35, "k": 1, "recall": 1.0, "false_alerts_per_hour": 0.0,
+                               "false_alerts": 0, "detected": 1, "target_false_alerts_per_hour": 20.0,
+                               "chosen_on": "validation", "epoch": 3}
+    torch.save(data, ck)
+    for i, label in enumerate(("falling", "walking", "running")):
+        make_video(tmp_path / "ds" / label / f"{label}.mp4", n_frames=30, fps=10, seed=i)
+    r = evaluate(ck, tmp_path / "ds", tmp_path / "rep", progress=False)
+    assert r["checkpoint"]["rule"]["threshold"] == 0.35 and r["checkpoint"]["rule"]["k"] == 1
+    curve = r["operating_curve"]
+    assert len(curve["points"]) == 14 * 4 and curve["chosen_on_validation"]["epoch"] == 3
+    here = curve["checkpoint_point"]
+    assert (here["threshold"], here["k"]) == (0.35, 1) and here["recall"] in (0.0, 1.0)
+    png = tmp_path / "rep" / "operating_curve.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "operating_curve.png" in (tmp_path / "rep" / "report.md").read_text()
+    assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["operating_curve"]["checkpoint_point"] == here
