@@ -6,13 +6,15 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench realvids clean help
+.PHONY: install demo test bench realvids real real-cv clean help
 
 help:
 	@echo "make demo     set up .venv, render the synthetic dataset, train and test the quick-start model"
 	@echo "make test     run the test suite"
 	@echo "make bench    extraction frames/s per backbone and runtime, batch labelling and live-mode benchmarks"
 	@echo "make realvids score the quick-start checkpoint on ../shared/realvids (if present)"
+	@echo "make real     train the real-footage recipe (synthetic + ../shared/realtrain), score it on ../shared/realvids"
+	@echo "make real-cv  its spread over 5 folds of held-out real sources (reports/real-cv/cv.md)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +42,22 @@ realvids: $(STAMP)
 	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
 		$(BIN)/action-rec evaluate --ckpt runs/quickstart/best.ckpt --data ../shared/realvids/MANIFEST.csv --out reports/realvids; \
 	else echo "skipped: ../shared/realvids/MANIFEST.csv not present"; fi
+
+REALTRAIN := ../shared/realtrain/MANIFEST.csv
+
+real: $(STAMP)
+	@if [ ! -f $(REALTRAIN) ]; then echo "make real needs $(REALTRAIN) (real training clips beside the project); \
+	train on your own clips with: action-rec fit --config configs/real.yaml --data.data '[data/synth, my_clips.csv]'"; exit 2; fi
+	@[ -d data/synth ] || $(BIN)/action-rec synth --out data/synth
+	$(BIN)/action-rec fit --config configs/real.yaml
+	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
+		$(BIN)/action-rec evaluate --ckpt runs/real/best.ckpt --data ../shared/realvids/MANIFEST.csv --out reports/real-realvids; \
+	else echo "../shared/realvids absent: no real test figures"; fi
+
+real-cv: $(STAMP)
+	@[ -f $(REALTRAIN) ] || { echo "make real-cv needs $(REALTRAIN)"; exit 2; }
+	@[ -d data/synth ] || $(BIN)/action-rec synth --out data/synth
+	$(BIN)/action-rec cv --config configs/real.yaml --folds 5 --out reports/real-cv --runs runs/real-cv
 
 clean:
 	rm -rf runs cache data/synth

@@ -176,3 +176,21 @@ def test_every_shipped_config_parses():
                               text=True)
         assert text.returncode == 0, f"{cfg.name}: {text.stderr}"
         assert yaml.safe_load(text.stdout)["data"]["backbone"] in ("efficientnet_lite0", "resnet50", "yolo")
+
+
+def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
+    """`action-rec cv`: K trainings, each tested on whole sources it never saw; a table of mean ± std."""
+    d, _ = project
+    clips = sorted((d / "data/synth").glob("*/*/*.mp4"))
+    lines = ["path,label,source_repo"] + [f"{c},{c.parent.name},src{i % 6}" for i, c in enumerate(clips)]
+    (d / "real.csv").write_text("\n".join(lines) + "\n")
+    p = run("cv", "--config", "cfg.yaml", "--folds", "2", "--out", str(tmp_path / "cv"), "--runs",
+            str(tmp_path / "runs"), "--data.data", "real.csv", "--data.group_column", "source_repo",
+            "--data.stratify", "true", "--data.val_fraction", "0.3", "--trainer.max_epochs", "1", cwd=d)
+    res = json.loads((tmp_path / "cv" / "cv.json").read_text())["results"]["1.0"]
+    assert [f["fold"] for f in res["folds"]] == [0, 1]
+    assert sum(f["clips"] for f in res["folds"]) == len(clips)  # every clip tested exactly once
+    assert res["summary"]["accuracy"]["folds"] == 2 and 0 <= res["summary"]["accuracy"]["mean"] <= 1
+    assert "| 100% | 2 |" in (tmp_path / "cv" / "cv.md").read_text() and "cv.md" in p.stdout
+    bad = run("cv", "--config", "cfg.yaml", "--folds", "1", cwd=d, check=False)
+    assert bad.returncode == 2 and "--folds must be >= 2" in bad.stderr
