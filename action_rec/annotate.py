@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .features import atomic_write
+from .features import atomic_write, remove_stale_temps
 from .overlay import draw_overlay
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,13 @@ def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[s
     return dst
 
 
+def clean_stale_copies(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary copies a killed run left in `folder` (hidden `.NAME.mp4.XXXXXXXX.mp4` files).
+    Only while holding the outputs' lock: a running writer's temp file looks the same."""
+    folder = Path(folder)
+    return remove_stale_temps(folder=folder, suffix=".mp4") if folder.is_dir() else []
+
+
 class Annotator:
     """Writes annotated copies under `folder`, mirroring the input tree, one background thread."""
 
@@ -81,6 +88,9 @@ class Annotator:
         self._futures: list[Future] = []
         self.failed: dict[str, str] = {}
         self.written = 0
+
+    def clean(self) -> list[Path]:
+        return clean_stale_copies(self.folder)
 
     def exists(self, job) -> bool:
         return copy_path(self.folder, job.rel or Path(job.path).name).is_file()

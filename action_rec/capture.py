@@ -9,11 +9,11 @@ the frame before it reads the next, so no frame is ever dropped.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -70,7 +70,7 @@ def open_source(spec: str, open_timeout_s: float = 10.0) -> Source:
     try:
         cap = _open(spec)
     except VideoReadError as e:
-        hint = "" if Path(spec).exists() else " (for a camera give its index, e.g. --source 0)"
+        hint = "" if os.path.lexists(spec) else " (for a camera give its index, e.g. --source 0)"
         raise SourceError(f"{e}{hint}") from e
     return Source(cap, spec, True, cap.get(cv2.CAP_PROP_FPS))
 

@@ -14,6 +14,9 @@ import os
 import sys
 from pathlib import Path
 
+from .argtypes import int_at_least, parser
+from .errors import UsageError
+
 USAGE = """usage: action-rec COMMAND [options]
 
 Commands:
@@ -29,14 +32,14 @@ Commands:
   label       label a folder of videos with a checkpoint: labels.csv (+ timeline, annotated copies)
   cv          cross-validate a config over folds of whole sources (real-footage spread, learning curve)
 
-Run `action-rec COMMAND --help` for a command's options.
+Run `action-rec COMMAND --help` for a command's options; `action-rec --version` prints the version.
 """
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     pass
 
 
@@ -45,13 +48,43 @@ def _suggest(key: str, valid) -> str:
     return f" — did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(valid))}"
 
 
-def check_config(path: str) -> None:
-    """Friendly, early errors for misspelt keys (jsonargparse would reject them too, less kindly)."""
+def _section_keys() -> dict[str, list[str]]:
+    """The keys of each config section: the typed __init__ arguments jsonargparse builds them from."""
     import lightning as L
-    import yaml
 
     from .classifier import ActionClassifier
     from .data import ActionDataModule
+
+    sections = {"data": ActionDataModule, "model": ActionClassifier, "trainer": L.Trainer}
+    return {k: [n for n in inspect.signature(c.__init__).parameters if n != "self"] for k, c in sections.items()}
+
+
+def suggest_option(arg: str) -> str:
+    """" — did you mean '--data.resize'?" for an unknown command-line key such as --data.resiz."""
+    key = arg.split("=", 1)[0].removeprefix("--")
+    section, _, sub = key.partition(".")
+    sections = _section_keys()
+    if sub and section not in sections:
+        close = difflib.get_close_matches(section, list(sections), n=1, cutoff=0.6)
+        return f" — did you mean '--{close[0]}.{sub}'?" if close else ""
+    valid = sections[section] if sub else [*TOP_LEVEL_KEYS, "config", "print_config"]
+    close = difflib.get_close_matches(sub or key, valid, n=1, cutoff=0.6)
+    return f" — did you mean '--{section + '.' if sub else ''}{close[0]}'?" if close else ""
+
+
+def lightning_error(e: Exception) -> str:
+    """jsonargparse's parse error on one line, with a suggestion for a misspelt key."""
+    msg = " ".join(str(e).split())
+    if msg.startswith("unrecognized arguments:"):
+        unknown = [a for a in msg.removeprefix("unrecognized arguments:").split() if a.startswith("--")]
+        if unknown:
+            msg += suggest_option(unknown[0])
+    return msg
+
+
+def check_config(path: str) -> None:
+    """Friendly, early errors for misspelt keys (jsonargparse would reject them too, less kindly)."""
+    import yaml
 
     p = Path(path)
     if not p.is_file():
@@ -59,28 +92,31 @@ def check_config(path: str) -> None:
     cfg = yaml.safe_load(p.read_text()) or {}
     if not isinstance(cfg, dict):
         raise ConfigError(f"{p}: a config is a YAML mapping of {', '.join(TOP_LEVEL_KEYS)}")
-    sections = {"data": ActionDataModule, "model": ActionClassifier, "trainer": L.Trainer}
+    sections = _section_keys()
     for key, value in cfg.items():
         if key not in TOP_LEVEL_KEYS:
             raise ConfigError(f"{p}: unknown key '{key}'{_suggest(key, TOP_LEVEL_KEYS)}")
         if key in sections and isinstance(value, dict):
-            valid = [n for n in inspect.signature(sections[key].__init__).parameters if n != "self"]
+            valid = sections[key]
             for sub in value:
                 if sub not in valid and sub not in ("class_path", "init_args"):
                     raise ConfigError(f"{p}: unknown key '{key}.{sub}'{_suggest(sub, valid)}")
 
 
 def cmd_synth(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="action-rec synth", description=(
+    ap = parser(prog="action-rec synth", description=(
         "Render procedurally animated videos of a person walking, running and falling into "
         "OUT/{train,val,test}/<class>/*.mp4. Deterministic for a seed; existing clips are kept."))
     ap.add_argument("--out", default="data/synth", help="output folder (default: %(default)s)")
-    ap.add_argument("--train", type=int, default=60, help="clips per class in train (%(default)s)")
-    ap.add_argument("--val", type=int, default=15, help="clips per class in val (%(default)s)")
-    ap.add_argument("--test", type=int, default=30, help="clips per class in test (%(default)s)")
+    ap.add_argument("--train", type=int_at_least(0), default=60, help="clips per class in train (%(default)s)")
+    ap.add_argument("--val", type=int_at_least(0), default=15, help="clips per class in val (%(default)s)")
+    ap.add_argument("--test", type=int_at_least(0), default=30, help="clips per class in test (%(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
     a = ap.parse_args(argv)
+    from .pathcheck import check_folder_target
+
+    check_folder_target(a.out, "--out")
     from .synth import synthesize
 
     counts = synthesize(a.out, a.train, a.val, a.test, seed=a.seed, workers=a.workers)
@@ -90,7 +126,7 @@ def cmd_synth(argv: list[str]) -> int:
 
 def cmd_backbones(argv: list[str]) -> int:
     """List the registered frozen backbones."""
-    argparse.ArgumentParser(prog="action-rec backbones", description=cmd_backbones.__doc__).parse_args(argv)
+    parser(prog="action-rec backbones", description=cmd_backbones.__doc__).parse_args(argv)
     from .backbones import list_backbones
 
     for name in list_backbones():
@@ -114,10 +150,12 @@ def cmd_extract(argv: list[str]) -> int:
 
 
 def cmd_evaluate(argv: list[str]) -> int:
-    ap = argparse.ArgumentParser(prog="action-rec evaluate", description=(
+    ap = parser(prog="action-rec evaluate", description=(
         "Score a checkpoint on a labelled dataset and write metrics.json, predictions.csv, "
         "confusion_matrix.png, per_class.png and report.md into --out. Labels the checkpoint does not "
-        "know (e.g. 'other') are reported apart, as clips that should not trigger a fall."))
+        "know (e.g. 'other') are reported apart, as clips that should not trigger a fall. A clip listed "
+        "twice counts once; one listed with two labels is an error. Unreadable or missing clips are "
+        "listed and the run goes on; the exit code is then 1."))
     which = ap.add_mutually_exclusive_group(required=True)
     which.add_argument("--ckpt", help="checkpoint written by `action-rec fit`")
     which.add_argument("--compare", nargs="+", metavar="CKPT",
@@ -135,27 +173,35 @@ def cmd_evaluate(argv: list[str]) -> int:
     ap.add_argument("--strict-labels", action="store_true",
                     help="fail on a label the checkpoint does not know instead of reporting it apart")
     a = ap.parse_args(argv)
-    from .evaluation import compare, evaluate
+    from .evaluation import compare, evaluate, load_eval_set
+    from .pathcheck import check_folder_target
     from .report import fmt
 
+    check_folder_target(a.out, "--out")
+    for note in load_eval_set(a.data, a.split).duplicates:
+        print(f"action-rec evaluate: warning: {note}", file=sys.stderr)
     kw = {"cache_dir": a.cache_dir, "split": a.split, "device": a.device, "weights": a.weights,
           "strict_labels": a.strict_labels}
     if a.compare:
         rows = compare(a.compare, a.data, a.out, **kw)
         print(Path(a.out, "comparison.md").read_text())
         print(f"comparison of {len(rows)} checkpoints written to {a.out}")
-        return 0
+        return 1 if any(r["unreadable"] for r in rows) else 0
     r = evaluate(a.ckpt, a.data, a.out, **kw)
     n, fall = r["clips"], r["fall"] or {}
     print(f"{n['scored']} of {n['listed']} clips scored ({n['unreadable']} unreadable); "
-          f"{n['known_class']} of the checkpoint's classes, {n['unknown_class']} of others")
+          f"{n['known_class']} of the checkpoint's classes, {n['unknown_class']} of others"
+          + (f"; {n['duplicates_dropped']} listed again, counted once" if n["duplicates_dropped"] else ""))
     print(f"accuracy {fmt(r['accuracy'])}   macro-F1 {fmt(r['macro_f1'])}   fall sensitivity "
           f"{fmt(fall.get('sensitivity'))}   specificity {fmt(fall.get('specificity'))}   "
           f"false alerts/h {fmt(fall.get('false_alerts_per_hour'), 1)}")
     for u in r["unreadable"]:
-        print(f"  unreadable: {u['path']}: {u['reason']}")
+        print(f"  unreadable: {u['path']}: {u['reason'].removeprefix(u['path'] + ': ')}")
+    if n["unreadable"]:
+        print(f"errors: {n['unreadable']} of {n['listed']} clips could not be read; the metrics cover the "
+              f"other {n['scored']}")
     print(f"report: {Path(a.out) / 'report.md'}")
-    return 0
+    return 1 if n["unreadable"] else 0
 
 
 def cmd_live(argv: list[str]) -> int:
@@ -181,13 +227,28 @@ COMMANDS = {"synth": cmd_synth, "backbones": cmd_backbones, "extract": cmd_extra
             "evaluate": cmd_evaluate, "label": cmd_label, "cv": cmd_cv}
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    from . import __version__
+
+    try:
+        return version("action-rec")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        return __version__
+
+
 def main(argv: list[str] | None = None) -> int:
     explicit = argv is not None  # LightningCLI warns when given args that are also sys.argv
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0
+    if argv[0] in ("--version", "-V", "version"):
+        print(f"action-rec {_version()}")
+        return 0
     cmd, rest = argv[0], argv[1:]
+    prog = f"action-rec {cmd}" if cmd in COMMANDS or cmd in LIGHTNING_COMMANDS else "action-rec"
     try:
         for i, a in enumerate(rest):
             if a == "--config" and i + 1 < len(rest):
@@ -201,16 +262,17 @@ def main(argv: list[str] | None = None) -> int:
 
             ActionCLI(args=argv if explicit else None)
             return 0
-    except (ConfigError, FileNotFoundError) as e:
-        print(f"action-rec: error: {e}", file=sys.stderr)
+    except argparse.ArgumentError as e:  # jsonargparse's, raised instead of a usage dump (exit_on_error off)
+        print(f"{prog}: error: {lightning_error(e)}\n(`{prog} --help` lists every option)", file=sys.stderr)
+        return 2
+    except (UsageError, FileNotFoundError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:  # friendly one-liners for the errors users cause; others keep their traceback
         from .backbones import BackboneWeightsError
-        from .datasets import DatasetError
-        from .inference import CheckpointError
 
-        if isinstance(e, (DatasetError, BackboneWeightsError, CheckpointError)):
-            print(f"action-rec: error: {e}", file=sys.stderr)
+        if isinstance(e, BackboneWeightsError):
+            print(f"{prog}: error: {e}", file=sys.stderr)
             return 2
         raise
     print(f"action-rec: unknown command '{cmd}'{_suggest(cmd, [*COMMANDS, *LIGHTNING_COMMANDS])}\n\n{USAGE}",

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from . import features
 from .backbones import build_backbone
 from .datasets import DatasetError, VideoItem, assign_splits, discover, group_of, select_classes, unit_hash
+from .errors import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -149,14 +150,29 @@ class ActionDataModule(L.LightningDataModule):
         super().__init__()
         self.save_hyperparameters()
         if window < 2:
-            raise ValueError(f"window must be >= 2 frames, got {window}")
-        if fps <= 0:
-            raise ValueError(f"fps must be > 0, got {fps}")
-        self.class_names, self.items = select_classes(discover(data, group_column), classes)
+            raise UsageError(f"data.window must be >= 2 frames (the LSTM's sequence length), got {window}; "
+                             "the default is 16 (2 s at 8 frames/s)")
+        if not fps > 0:
+            raise UsageError(f"data.fps must be > 0 (frames sampled per second of video), got {fps}; "
+                             "the default is 8")
+        for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            if not 0 <= value < 1:
+                raise UsageError(f"data.{key} must be in [0, 1), got {value}")
+        if val_fraction + test_fraction >= 1:
+            raise UsageError(f"data.val_fraction + data.test_fraction must be < 1 (the rest trains), got "
+                             f"{val_fraction} + {test_fraction}")
+        if not 0 < subsample_train <= 1:
+            raise UsageError(f"data.subsample_train must be in (0, 1], got {subsample_train}")
+        if folds > 1 and not 0 <= fold < folds:
+            raise UsageError(f"data.fold must be in 0..{folds - 1} for {folds} folds, got {fold}")
+        self.class_names, self.items = select_classes(discover(data, group_column=group_column), classes)
+        if len(self.class_names) < 2:
+            found = f"only '{self.class_names[0]}'" if self.class_names else "none"
+            raise DatasetError(f"{data}: a classifier needs at least two classes, found {found}; add a folder "
+                               "(or manifest rows) of another class, e.g. the clips it should not confuse with "
+                               "this one")
         self.splits = assign_splits(self.items, val_fraction, test_fraction, split_seed, group_pattern, stratify,
                                     folds, fold)
-        if not 0 < subsample_train <= 1:
-            raise ValueError(f"subsample_train must be in (0, 1], got {subsample_train}")
         if subsample_train < 1:
             self.splits["train"] = [it for it in self.splits["train"] if it.split is not None
                                     or unit_hash(split_seed, group_of(it, group_pattern)) < subsample_train]

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import logging
+import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import UsageError
 from .video import VIDEO_EXTENSIONS, is_video_file
 
 SPLITS = ("train", "val", "test")
 
+log = logging.getLogger(__name__)
 
-class DatasetError(ValueError):
+
+class DatasetError(UsageError):
     """A dataset that cannot be used as given; the message says what and where."""
 
 
@@ -33,6 +38,7 @@ class VideoItem:
     label: str
     split: str | None = None
     group: str | None = None
+    where: str | None = field(default=None, compare=False)  # "MANIFEST.csv:12": where it is listed, for messages
 
 
 def _videos_under(folder: Path) -> list[Path]:
@@ -55,7 +61,7 @@ def _from_class_folders(root: Path, split: str | None) -> list[VideoItem]:
     return items
 
 
-def _from_manifest(csv_path: Path, group_column: str | None = None) -> list[VideoItem]:
+def _from_manifest(csv_path: Path, allow_missing: bool = False, group_column: str | None = None) -> list[VideoItem]:
     with open(csv_path, newline="") as f:
         reader = csv.DictReader(f)
         cols = reader.fieldnames or []
@@ -72,24 +78,50 @@ def _from_manifest(csv_path: Path, group_column: str | None = None) -> list[Vide
             if not path or not label:
                 raise DatasetError(f"{csv_path}:{line}: empty path or label")
             p = Path(path) if Path(path).is_absolute() else csv_path.parent / path
-            if not p.exists():
+            if not allow_missing and not p.exists():
                 raise DatasetError(f"{csv_path}:{line}: video not found: {p}")
             split = (row.get("split") or "").strip() or None
             if split is not None and split not in SPLITS:
                 raise DatasetError(f"{csv_path}:{line}: split '{split}' is not one of {SPLITS}")
-            items.append(VideoItem(str(p), label, split, (row.get(group_column) or "").strip() or None))
+            items.append(VideoItem(str(p), label, split, (row.get(group_column) or "").strip() or None,
+                                   where=f"{csv_path}:{line}"))
     if not items:
         raise DatasetError(f"{csv_path}: manifest has no rows")
     return items
 
 
-def discover(source: str | Path | list, group_column: str | None = None) -> list[VideoItem]:
-    """All labelled videos of a dataset folder or CSV manifest, or of several (a list: e.g. synthetic + real).
-    group_column: a manifest column whose value ties clips of one source together (e.g. source_repo)."""
-    if isinstance(source, (list, tuple)):
+def dedupe(items: list[VideoItem]) -> tuple[list[VideoItem], list[str]]:
+    """One item per clip (by its real path), so a clip listed twice is not scored or trained on twice.
+    A repeat with the same label and split is dropped with a note; a repeat with another label (or split)
+    is an error naming both places: which one is right is for the user to say."""
+    first: dict[str, VideoItem] = {}
+    out, notes = [], []
+    for it in items:
+        key = os.path.realpath(it.path)
+        prev = first.setdefault(key, it)
+        if prev is it:
+            out.append(it)
+            continue
+        here, there = it.where or it.path, prev.where or prev.path
+        if prev.label != it.label:
+            raise DatasetError(f"{here}: {it.path} is labelled '{it.label}' here but '{prev.label}' at {there}; "
+                               "a clip has one label: fix or remove one of the two")
+        if prev.split != it.split:
+            raise DatasetError(f"{here}: {it.path} is in split '{it.split}' here but '{prev.split}' at {there}; "
+                               "a clip cannot be in two splits: fix or remove one of the two")
+        notes.append(f"{here}: {it.path} is listed again (first at {there}); counted once")
+    return out, notes
+
+
+def scan(source: str | Path | list, allow_missing: bool = False,
+         group_column: str | None = None) -> tuple[list[VideoItem], list[str]]:
+    """discover(), plus a note for each clip listed more than once (kept once)."""
+    if isinstance(source, (list, tuple)):  # several datasets, e.g. the synthetic set and a manifest of real clips
         if not source:
             raise DatasetError("no dataset given (an empty list)")
-        return [it for s in source for it in discover(s, group_column)]
+        parts = [scan(s, allow_missing, group_column) for s in source]
+        items, notes = dedupe([it for part, _ in parts for it in part])
+        return items, [n for _, part_notes in parts for n in part_notes] + notes
     src = Path(source)
     if not src.exists():
         raise DatasetError(f"{src}: no such folder or manifest. For the built-in synthetic data run "
@@ -98,16 +130,27 @@ def discover(source: str | Path | list, group_column: str | None = None) -> list
 
     found = find_split_files(src)
     if found is not None:
-        return from_split_files(*found)
+        return dedupe(from_split_files(*found, allow_missing=allow_missing))
     if src.is_file():
         if src.suffix.lower() != ".csv":
             raise DatasetError(f"{src}: a dataset is a folder of class folders, a .csv manifest, or "
                                "UCF101/HMDB51 split files (classInd.txt, trainlist01.txt, testlist01.txt)")
-        return _from_manifest(src, group_column)
+        return dedupe(_from_manifest(src, allow_missing, group_column))
     split_dirs = [src / s for s in SPLITS if (src / s).is_dir()]
     if split_dirs:
-        return [it for d in split_dirs for it in _from_class_folders(d, d.name)]
-    return _from_class_folders(src, None)
+        return dedupe([it for d in split_dirs for it in _from_class_folders(d, d.name)])
+    return dedupe(_from_class_folders(src, None))
+
+
+def discover(source: str | Path | list, allow_missing: bool = False,
+             group_column: str | None = None) -> list[VideoItem]:
+    """All labelled videos of a dataset folder, CSV manifest or split files, or of several (a list), each clip once.
+    allow_missing: a listed video that does not exist is kept (to be reported as unreadable) instead of
+    being an error. group_column: a manifest column whose value ties clips of one source together (source_repo)."""
+    items, notes = scan(source, allow_missing, group_column)
+    for note in notes:
+        log.warning(note)
+    return items
 
 
 def group_of(item: VideoItem, pattern: str | None) -> str:

@@ -3,7 +3,12 @@
 One rule, shared by testing, batch labelling and live mode, so the three never disagree:
 a video is the fall class when the fall probability stays above `threshold` for `k` consecutive
 windows (falls are short events inside long videos, so a mean would drown them); otherwise it is the
-class with the highest mean probability. Clips shorter than k windows need all their windows above.
+class with the highest mean probability.
+
+A clip shorter than k windows raises no fall event: an event needs k windows of evidence everywhere, as
+live mode needs k updates before it alerts (a one-frame clip, padded to a window by repeating its frame,
+shows no motion at all). Its label is then the class of highest mean probability, which may still be
+the fall class; only the event (the alert, `fall_events`, `first_fall_s`) needs k windows.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import UsageError
+
 
 @dataclass(frozen=True)
 class FallRule:
@@ -19,6 +26,16 @@ class FallRule:
     threshold: float = 0.5
     k: int = 2  # consecutive windows above threshold to start an event
     m: int = 2  # consecutive windows below threshold to end it (hysteresis)
+
+    def __post_init__(self):
+        # k = 0 would raise an event with no window above the threshold; a threshold outside [0, 1] is
+        # either always or never crossed by a probability.
+        if not 0.0 <= self.threshold <= 1.0:
+            raise UsageError(f"fall_threshold must be between 0 and 1, got {self.threshold:g}")
+        for name in ("k", "m"):
+            v = getattr(self, name)
+            if isinstance(v, (bool, str)) or not (isinstance(v, (int, float, np.integer)) and v >= 1 and v == int(v)):
+                raise UsageError(f"fall_{name} must be an integer >= 1 (windows), got {v!r}")
 
 
 class FallAlert:
@@ -32,7 +49,7 @@ class FallAlert:
 
     def __init__(self, rule: FallRule, k: int | None = None):
         self.rule = rule
-        self.k = max(1, rule.k if k is None else k)
+        self.k = rule.k if k is None else k
         self.reset()
 
     def reset(self) -> None:
@@ -66,10 +83,9 @@ class FallAlert:
 
 
 def fall_events(p_fall: np.ndarray, rule: FallRule) -> list[tuple[int, int]]:
-    """Events as (first_window, last_window) index pairs, with k-on / m-off hysteresis.
-
-    k is capped at the number of windows so a short clip can still raise an event."""
-    alert = FallAlert(rule, k=min(rule.k, len(p_fall)))
+    """Events as (first_window, last_window) index pairs, with k-on / m-off hysteresis; fewer than k
+    windows never make an event (see the module docstring)."""
+    alert = FallAlert(rule)
     events = [alert.event for p in p_fall if alert.update(float(p)) == "end"]
     last = alert.close()
     return events + ([last] if last else [])

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from .video import VideoReadError, iter_sampled, probe
+from .video import VideoReadError, clip_duration_s, iter_sampled, probe
 
 # A video whose container promises this much more than could be decoded is corrupt, not just short.
 _MIN_DECODED_FRACTION = 0.5
@@ -81,7 +81,7 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
         if promised_s - decoded_s >= 1.0 and decoded_s < _MIN_DECODED_FRACTION * promised_s:
             raise VideoReadError(f"{path}: corrupt or truncated: only {decoded_s:.1f} s of its "
                                  f"{promised_s:.1f} s could be decoded")
-        yield "done", vid, {"frames": n, "duration_s": promised_s if promised_s > 0 else decoded_s,
+        yield "done", vid, {"frames": n, "duration_s": clip_duration_s(info, n, fps),
                             "width": info.width, "height": info.height, "native_fps": info.fps}
     except (VideoReadError, OSError, ValueError, cv2.error, MemoryError) as e:
         yield "error", vid, " ".join(str(e).split()) or type(e).__name__

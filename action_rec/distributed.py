@@ -13,13 +13,15 @@ Multi-node: --out must be on a filesystem every node sees.
 from __future__ import annotations
 
 import functools
+import os
 
 import lightning as L
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
 from .decoding import decode_job, join_frames
-from .labeling import InputError, Job, error_result, find_videos, load_predictor, safe_result
+from .labeling import (InputError, Job, _skipped_text, check_request, discover_videos, error_result, load_predictor,
+                       safe_result)
 from .outputs import Outputs
 
 
@@ -81,6 +83,7 @@ class _Data(L.LightningDataModule):
         self.pred, self.videos_per_batch, self.workers = pred, videos_per_batch, workers
         self.todo: list[Job] = []
         self.done: list[Job] = []
+        self.notes: list[str] = []
 
     def setup(self, stage: str) -> None:
         plan = None
@@ -88,6 +91,7 @@ class _Data(L.LightningDataModule):
             self.outputs.merge_leftovers()
             todo, done = self.outputs.plan(self.jobs, self.overwrite, self.complete)
             self.outputs.close()
+            self.notes = self.outputs.notes
             index = {j.path: i for i, j in enumerate(self.jobs)}
             plan = ([index[j.path] for j in todo], [index[j.path] for j in done])
         # Every rank labels rank 0's plan (a collective call: no rank writes before rank 0 has planned).
@@ -141,27 +145,52 @@ def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite:
                       stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
                       workers: int = 1, recursive: bool = True, accelerator: str = "auto",
                       devices="auto", num_nodes: int = 1, strategy: str = "auto", videos_per_batch: int = 4
-                      ) -> tuple[list[dict], list[dict]] | None:
+                      ) -> tuple[list[dict], list[dict], list[tuple[str, str]], list[str]] | None:
     """Label with Lightning (see the module docstring). On global rank 0 returns the CSV rows (as dicts)
-    of (the videos labelled now, the videos skipped as already done); None on other ranks."""
-    jobs = find_videos(paths, recursive)
+    of (the videos labelled now, the videos skipped as already done), the folder entries passed over
+    (path, why) and notes on repairs made; None on other ranks."""
+    from lightning.pytorch.utilities import rank_zero_only
+
+    from .locking import OutputLock
+
+    found = discover_videos(paths, recursive)
+    jobs = found.jobs
     if not jobs:
-        raise InputError(f"no videos found under {', '.join(map(str, paths))}")
-    pred = load_predictor(ckpt, "cpu", threshold, fall_k)
-    outputs = Outputs(out, pred.class_names, jsonl)
-    complete = functools.partial(_has_copy, annotate) if annotate else None  # picklable for ddp_spawn
-    # What rank 0 will find done (read-only here; rank 0 plans for real once the processes are up).
-    outputs.load(overwrite)
-    done = [j for j in jobs if not overwrite and outputs.is_done(j) and (complete is None or complete(j))]
-    data = _Data(jobs, outputs, overwrite, complete, pred, videos_per_batch, workers)
-    trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                        callbacks=[_Writer(outputs, annotate)], logger=False, enable_checkpointing=False,
-                        enable_model_summary=False, use_distributed_sampler=True)
-    trainer.predict(_LabelModule(pred, jobs, stride), datamodule=data, return_predictions=False)
-    if trainer.global_rank != 0:
-        return None
-    outputs.load()
-    skipped = {j.path for j in done}
-    todo = [j for j in jobs if j.path not in skipped]
-    return ([outputs.rows[j.path] for j in todo if j.path in outputs.rows],
-            [outputs.rows[j.path] for j in done if j.path in outputs.rows])
+        raise InputError(f"no videos found under {', '.join(map(str, paths))}"
+                         + (f"; passed over: {_skipped_text(found.skipped)}" if found.skipped else ""))
+    named = check_request(jobs, out=out, jsonl=jsonl, annotate=annotate, stride=stride, workers=workers,
+                          threshold=threshold, fall_k=fall_k)
+    # Only the process that will be global rank 0 owns the real outputs and takes their lock; the other ranks
+    # (Lightning's re-launched copies of this command, torchrun/SLURM ranks, the commands started by hand on
+    # the other nodes with NODE_RANK) write part files only.
+    node_rank = int(os.environ.get("NODE_RANK") or os.environ.get("GROUP_RANK") or 0)
+    lock = OutputLock(named, "action-rec label").acquire() if rank_zero_only.rank == 0 and node_rank == 0 else None
+    try:
+        pred = load_predictor(ckpt, "cpu", threshold, fall_k)
+        outputs = Outputs(out, pred.class_names, jsonl)
+        complete = functools.partial(_has_copy, annotate) if annotate else None  # picklable for ddp_spawn
+        notes = []
+        if lock is not None and annotate:
+            from .annotate import clean_stale_copies
+
+            if removed := clean_stale_copies(annotate):
+                notes.append(f"removed {len(removed)} temporary file(s) an interrupted run left in {annotate}")
+        # What rank 0 will find done (read-only here; rank 0 plans for real once the processes are up).
+        outputs.load(overwrite)
+        done = [j for j in jobs if not overwrite and outputs.is_done(j) and (complete is None or complete(j))]
+        data = _Data(jobs, outputs, overwrite, complete, pred, videos_per_batch, workers)
+        trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
+                            callbacks=[_Writer(outputs, annotate)], logger=False, enable_checkpointing=False,
+                            enable_model_summary=False, use_distributed_sampler=True)
+        trainer.predict(_LabelModule(pred, jobs, stride), datamodule=data, return_predictions=False)
+        if trainer.global_rank != 0:
+            return None
+        notes += data.notes
+        outputs.load()
+        skipped = {j.path for j in done}
+        todo = [j for j in jobs if j.path not in skipped]
+        return ([outputs.rows[j.path] for j in todo if j.path in outputs.rows],
+                [outputs.rows[j.path] for j in done if j.path in outputs.rows], found.skipped, notes)
+    finally:
+        if lock is not None:
+            lock.release()

@@ -18,7 +18,7 @@ import logging
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,7 +29,8 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
 
 from . import features
 from . import operating_point as op
-from .datasets import SPLITS, DatasetError, VideoItem, assign_splits, discover
+from .datasets import SPLITS, DatasetError, VideoItem, assign_splits, scan
+from .video import VideoReadError, clip_duration_s, probe
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class EvalSet:
     items: list[VideoItem]
     identity: dict
     cache_dir: str | None = None  # a config's data.cache_dir
+    duplicates: list[str] = field(default_factory=list)  # clips listed again, each counted once
 
 
 def _fingerprint(items: list[VideoItem]) -> str:
@@ -77,7 +79,8 @@ def load_eval_set(data: str | os.PathLike, split: str | None = None) -> EvalSet:
         split = split or "test"
     else:
         group_column = None
-    items = discover(src, group_column)
+    # A listed clip that is missing is scored as unreadable, like a corrupt one: the run goes on.
+    items, duplicates = scan(src, allow_missing=True, group_column=group_column)
     explicit = any(it.split for it in items)
     split = split or ("test" if explicit else "all")
     if split != "all":
@@ -89,11 +92,11 @@ def load_eval_set(data: str | os.PathLike, split: str | None = None) -> EvalSet:
              "split": split,
              "split_from": ("config" if kw else "explicit" if explicit else None) if split != "all" else None,
              "clips": len(items), "labels": dict(sorted(Counter(it.label for it in items).items())),
-             "fingerprint": _fingerprint(items)}
+             "duplicates_dropped": len(duplicates), "fingerprint": _fingerprint(items)}
     if kw:
         ident["config"] = config
         ident["split_settings"] = kw
-    return EvalSet(items, ident, cache_dir)
+    return EvalSet(items, ident, cache_dir, duplicates)
 
 
 def _kind(src: Path) -> str:
@@ -166,10 +169,7 @@ def _unknown_check(items: list[VideoItem], names: list[str], source: str, strict
     unknown = sorted({it.label for it in items} - set(names))
     if unknown and strict:
         it = next(i for i in items if i.label not in names)
-        where = it.path
-        if source.lower().endswith(".csv") and Path(source).is_file():  # one item per row, in row order
-            where = f"{source}:{discover(source).index(it) + 2}"
-        raise DatasetError(f"{where}: label '{it.label}' is not a class of the checkpoint "
+        raise DatasetError(f"{it.where or it.path}: label '{it.label}' is not a class of the checkpoint "
                            f"({', '.join(names)}); "
                            "without --strict-labels such clips are scored apart as non-fall clips")
     return unknown
@@ -182,7 +182,9 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
     returns the metrics."""
     from . import plots, report
     from .inference import Predictor
+    from .pathcheck import check_folder_target
 
+    check_folder_target(out, "--out")  # before any work, not at the end of it
     eval_set = load_eval_set(data, split)
     pred = Predictor(ckpt, device=device, weights=weights)
     names = pred.class_names
@@ -198,17 +200,24 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
             continue
         feats, _ = cache.load(it.path)
         r = pred.predict_features(it.path, feats)
+        try:
+            info = probe(it.path)
+        except VideoReadError:
+            info = None
+        duration = clip_duration_s(info, len(feats), pred.fps)
         if pred.rule.fall_class in names:
-            curve_clips.append(op.Clip(r.window_probs[:, names.index(pred.rule.fall_class)], len(feats) / pred.fps,
+            curve_clips.append(op.Clip(r.window_probs[:, names.index(pred.rule.fall_class)], duration,
                                        it.label == pred.rule.fall_class))
         rows.append({"path": it.path, "true": it.label, "predicted": r.label, "confidence": r.confidence,
-                     "known": it.label in names, "duration_s": len(feats) / pred.fps,
+                     "known": it.label in names, "duration_s": duration,
                      "fall_events": [list(e) for e in r.events], "probs": r.probs})
     known = [r for r in rows if r["known"]]
     result = {"checkpoint": checkpoint_identity(ckpt, pred), "dataset": eval_set.identity,
               "class_names": names,
               "clips": {"listed": len(eval_set.items), "scored": len(rows), "unreadable": len(unreadable),
-                        "known_class": len(known), "unknown_class": len(rows) - len(known)},
+                        "known_class": len(known), "unknown_class": len(rows) - len(known),
+                        "duplicates_dropped": len(eval_set.duplicates)},
+              "duplicates": eval_set.duplicates,
               **class_metrics([names.index(r["true"]) for r in known],
                               [names.index(r["predicted"]) for r in known], names),
               "fall": fall_metrics(rows, pred.rule.fall_class, names),
@@ -248,7 +257,7 @@ def _write_predictions(path: Path, rows: list[dict], unreadable: list[dict], nam
             for r in rows:
                 events = ";".join(f"{a:.2f}-{b:.2f}" for a, b in r["fall_events"])
                 w.writerow([r["path"], r["true"], r["predicted"], f"{r['confidence']:.4f}", int(r["known"]),
-                            f"{r['duration_s']:.2f}", events, *(f"{r['probs'][n]:.4f}" for n in names), ""])
+                            f"{r['duration_s']:.3f}", events, *(f"{r['probs'][n]:.4f}" for n in names), ""])
             for u in unreadable:  # every listed clip has a row; these were not scored
                 w.writerow([u["path"], u["label"], "", "", "", "", "", *([""] * len(names)), u["reason"]])
     features.atomic_write(path, write)
@@ -271,6 +280,9 @@ def compare(ckpts: list[str], data: str | os.PathLike, out: str | os.PathLike, *
     from . import plots, report
     from .inference import load_classifier
 
+    from .pathcheck import check_folder_target
+
+    check_folder_target(out, "--out")
     for ckpt in ckpts:  # a bad checkpoint fails before any work, not after the first evaluations
         load_classifier(ckpt)
     out, used, rows = Path(out), set(), []

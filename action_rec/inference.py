@@ -20,13 +20,14 @@ from .backbones import build_backbone
 from .classifier import FORMAT_VERSION, ActionClassifier
 from .data import take, window_starts
 from .decision import FallRule, decide
+from .errors import UsageError
 from .features import extract_video
 from .onnx_runtime import QUANT_VERSION
 
 log = logging.getLogger(__name__)
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UsageError):
     """A missing, unreadable or foreign checkpoint."""
 
 

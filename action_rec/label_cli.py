@@ -9,6 +9,8 @@ import sys
 import time
 from collections import Counter
 
+from .argtypes import float_between, int_at_least, parser
+
 DESCRIPTION = """Label every video under PATH (files, folders searched recursively for video files, or glob
 patterns) with a trained checkpoint. Writes one CSV row per video as it finishes (path, status, label,
 confidence, one p_<class> column per class, duration, windows, fall events, error, size, mtime) and
@@ -17,38 +19,45 @@ already in --out (same path, size and mtime) unless --overwrite; failed videos a
 
 Video label rule: `falling` when the fall probability stays above --threshold for k consecutive
 windows (the checkpoint's fall_k unless --fall-k), otherwise the class with the highest mean
-probability over the video's windows - the same rule as live mode and evaluation (decision.py)."""
+probability over the video's windows - the same rule as live mode and evaluation (decision.py). A video
+shorter than k windows raises no fall event.
+
+One run at a time writes a set of outputs: a second run on the same --out, --jsonl or --annotate
+stops at once with a message (exit 2)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="action-rec label", description=DESCRIPTION,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = parser(prog="action-rec label", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="+", metavar="PATH", help="video file, folder or glob pattern")
     ap.add_argument("--ckpt", required=True, help="checkpoint written by `action-rec fit`")
     ap.add_argument("--out", default="labels.csv", help="CSV, one row per video (default: %(default)s)")
     ap.add_argument("--jsonl", help="also write a per-window timeline here (JSON lines)")
     ap.add_argument("--annotate", metavar="DIR", help="write annotated copies of the videos into DIR")
-    ap.add_argument("--stride", type=int, help="window hop in sampled frames (default: half a window)")
-    ap.add_argument("--threshold", type=float, help="fall probability threshold (default: the checkpoint's)")
-    ap.add_argument("--fall-k", type=int, help="consecutive windows over (under) the threshold that start (end) a fall event")
-    ap.add_argument("--workers", type=int, default=None,
+    ap.add_argument("--stride", type=int_at_least(1), help="window hop in sampled frames (default: half a window)")
+    ap.add_argument("--threshold", type=float_between(0, 1),
+                    help="fall probability threshold, 0-1 (default: the checkpoint's)")
+    ap.add_argument("--fall-k", type=int_at_least(1),
+                    help="consecutive windows over (under) the threshold that start (end) a fall event")
+    ap.add_argument("--workers", type=int_at_least(0), default=None,
                     help="worker processes; on a CPU each decodes and embeds its own videos (default: one per "
                          "core), on a GPU they decode for it (default: half the cores); 0: a decoder thread")
     ap.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     ap.add_argument("--overwrite", action="store_true", help="label again videos already in --out")
     ap.add_argument("--no-recursive", dest="recursive", action="store_false", help="don't search sub-folders")
-    ap.add_argument("--batch-frames", type=int, default=32, help="frames per backbone call (%(default)s)")
+    ap.add_argument("--batch-frames", type=int_at_least(1), default=32, help="frames per backbone call (%(default)s)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     g = ap.add_argument_group("scale-out (Lightning predict; used when --devices or --num-nodes is given)")
     g.add_argument("--devices", help="devices per node, e.g. 4 or auto")
-    g.add_argument("--num-nodes", type=int, help="number of nodes (--out on a shared filesystem)")
+    g.add_argument("--num-nodes", type=int_at_least(1), help="number of nodes (--out on a shared filesystem)")
     g.add_argument("--accelerator", default="auto", help="cpu, gpu, auto (default: %(default)s)")
     g.add_argument("--strategy", default="auto", help="Lightning strategy, e.g. ddp (default: %(default)s)")
     return ap
 
 
 def summary(labels: Counter, errors: list[tuple[str, str]], skipped: int, video_s: float, frames: int,
-            wall_s: float, out: str) -> str:
+            wall_s: float, out: str, passed_over: list[tuple[str, str]] = ()) -> str:
+    from .labeling import _skipped_text
+
     n = sum(labels.values()) + len(errors) - skipped
     speed = f"{video_s / wall_s:.1f}x real time, {frames / wall_s:.0f} frames/s" if wall_s > 0 and frames else ""
     counts = ", ".join(f"{k} {v}" for k, v in sorted(labels.items())) or "none"
@@ -61,6 +70,9 @@ def summary(labels: Counter, errors: list[tuple[str, str]], skipped: int, video_
         lines.append(f"  {path}: {msg.removeprefix(path + ': ')}")
     if len(errors) > 10:
         lines.append(f"  ... and {len(errors) - 10} more (status=error rows in {out})")
+    if passed_over:
+        lines.append(f"passed over {len(passed_over)} entr{'ies' if len(passed_over) != 1 else 'y'} named like "
+                     f"videos that are not video files: {_skipped_text(list(passed_over))}")
     lines.append(f"results: {out}")
     return "\n".join(lines)
 
@@ -88,7 +100,8 @@ def run(a: argparse.Namespace) -> int:
                                 num_nodes=a.num_nodes or 1, strategy=a.strategy, **kw)
         if got is None:
             return 0  # not global rank 0: rank 0 reports
-        rows, skipped = got
+        rows, skipped, passed_over, notes = got
+        _warn(notes)
         labels.update(r["label"] for r in skipped)
         for r in rows:
             if r["status"] == "ok":
@@ -101,6 +114,8 @@ def run(a: argparse.Namespace) -> int:
         from tqdm.auto import tqdm
 
         job = LabelRun(a.paths, a.ckpt, device=_device(a.device), batch_frames=a.batch_frames, **kw)
+        passed_over = job.skipped
+        _warn(job.notes)
         n_skipped = len(job.done)
         for j in job.done:  # the label counts cover every video under PATH, skipped ones too
             labels[job.outputs.rows[j.path]["label"]] += 1
@@ -120,20 +135,23 @@ def run(a: argparse.Namespace) -> int:
                                 errors=len(errors), refresh=False)
         finally:
             bar.close()
-    print(summary(labels, errors, n_skipped, video_s, frames, time.perf_counter() - t0, a.out))
+    print(summary(labels, errors, n_skipped, video_s, frames, time.perf_counter() - t0, a.out, passed_over))
     return 1 if errors else 0
+
+
+def _warn(notes: list[str]) -> None:
+    for note in notes:
+        print(f"action-rec label: warning: {note}", file=sys.stderr)
 
 
 def cmd_label(argv: list[str]) -> int:
     a = build_parser().parse_args(argv)
     from .backbones import BackboneWeightsError
-    from .inference import CheckpointError
-    from .labeling import InputError
-    from .outputs import OutputError
+    from .errors import UsageError
 
     try:
         return run(a)
-    except (InputError, CheckpointError, OutputError, BackboneWeightsError) as e:
+    except (UsageError, BackboneWeightsError) as e:
         print(f"action-rec label: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -24,10 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from .decoding import decoders, join_frames
+from .errors import UsageError
+from .pathcheck import describe_missing
 from .video import is_video_file
 
 
-class InputError(ValueError):
+class InputError(UsageError):
     """Nothing to label: a PATH that does not exist, or no videos under it."""
 
 
@@ -79,10 +81,28 @@ def _job(path: str, rel: str) -> Job:
     return job
 
 
-def find_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> list[Job]:
-    """Files as given (whatever their extension), folders searched for video extensions (recursively by
-    default, hidden files skipped), glob patterns expanded. Order kept, duplicates dropped."""
-    jobs, seen = [], set()
+@dataclass
+class Found:
+    jobs: list[Job]
+    skipped: list[tuple[str, str]]  # (path, why) of entries under a folder that look like videos but are not files
+
+
+def _not_a_file(p: Path) -> str | None:
+    """Why a folder entry named like a video is not labelled (None: it is a regular file)."""
+    if p.is_file():
+        return None
+    if p.is_dir():
+        return "folder named like a video"
+    if p.is_symlink() or os.path.lexists(p):
+        why = describe_missing(p)
+        return why if why != "exists" else "not a regular file"
+    return "not a regular file"
+
+
+def discover_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> Found:
+    """find_videos, plus the entries under the folders that were passed over and why (a folder named
+    *.mp4, a symlink loop, a broken symlink, a device or pipe), so the summary can say so."""
+    jobs, seen, skipped = [], set(), []
 
     def add(path: str, rel: str):
         key = os.path.abspath(path)
@@ -94,8 +114,13 @@ def find_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> l
         found = folder.rglob("*") if recursive else folder.glob("*")
         for p in sorted(found):
             rel = p.relative_to(folder)
-            if not any(part.startswith(".") for part in rel.parts) and is_video_file(p) and p.is_file():
+            if any(part.startswith(".") for part in rel.parts) or not is_video_file(p):
+                continue
+            why = _not_a_file(p)
+            if why is None:
                 add(str(p), str(rel))
+            else:  # (a folder's own videos are still found by the recursive search)
+                skipped.append((str(p), why))
 
     for raw in paths:
         s = str(raw)
@@ -109,10 +134,21 @@ def find_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> l
                 if Path(m).is_dir():
                     walk(Path(m))
                 elif is_video_file(m):
-                    add(m, Path(m).name)
+                    if (why := _not_a_file(Path(m))) is None:
+                        add(m, Path(m).name)
+                    else:
+                        skipped.append((m, why))
+        elif os.path.lexists(s):
+            raise InputError(f"{s}: {describe_missing(s)}")
         else:
             raise InputError(f"{s}: no such file or folder")
-    return jobs
+    return Found(jobs, skipped)
+
+
+def find_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> list[Job]:
+    """Files as given (whatever their extension), folders searched for video extensions (recursively by
+    default, hidden files skipped), glob patterns expanded. Order kept, duplicates dropped."""
+    return discover_videos(paths, recursive).jobs
 
 
 # ------------------------------------------------------------------------------------------- results
@@ -231,31 +267,83 @@ def default_workers(device: str) -> int:
     return cores if str(device) == "cpu" else max(1, cores // 2)
 
 
+def check_request(jobs: list[Job], *, out=None, jsonl=None, annotate=None, stride: int | None = None,
+                  workers: int | None = None, batch_frames: int = 32, threshold: float | None = None,
+                  fall_k: int | None = None) -> dict[str, str]:
+    """The checks every labelling run makes before any work (the CLI's parser makes the same range checks);
+    returns the outputs by option name."""
+    from .annotate import copy_path
+    from .pathcheck import check_distinct, check_file_target, check_folder_target, check_not_input
+
+    for name, value, low in (("stride", stride, 1), ("workers", workers, 0), ("batch_frames", batch_frames, 1),
+                             ("fall_k", fall_k, 1)):
+        if value is not None and value < low:
+            raise InputError(f"--{name.replace('_', '-')} must be >= {low}, got {value}")
+    if threshold is not None and not 0 <= threshold <= 1:
+        raise InputError(f"--threshold must be between 0 and 1, got {threshold:g}")
+    named = {"--out": out, "--jsonl": jsonl if out else None, "--annotate": annotate}
+    check_file_target(out, "--out")
+    check_file_target(named["--jsonl"], "--jsonl")
+    check_folder_target(annotate, "--annotate")
+    check_distinct(named)
+    check_not_input(named, [j.path for j in jobs if not j.error])
+    if annotate:  # an annotated copy must not land on a video being labelled (--annotate = the input folder)
+        inputs = {os.path.realpath(j.path): j.path for j in jobs}
+        for j in jobs:
+            dst = copy_path(annotate, j.rel or Path(j.path).name)
+            if os.path.realpath(dst) in inputs:
+                raise InputError(f"--annotate {annotate}: the annotated copy of {j.path} would replace the video "
+                                 f"{inputs[os.path.realpath(dst)]}; choose a folder outside the inputs")
+    return {k: str(v) for k, v in named.items() if v}
+
+
 class LabelRun:
-    """One labelling command: inputs found, checkpoint loaded and outputs planned on construction (every
-    user error raises here, before any work), then iterate it for the results."""
+    """One labelling command: inputs found, outputs checked and locked, checkpoint loaded and outputs
+    planned on construction (every user error raises here, before any work), then iterate it for the
+    results. The outputs stay locked until the iteration ends (or this object is collected)."""
 
     def __init__(self, paths, ckpt, *, out=None, jsonl=None, annotate=None, overwrite: bool = False,
                  stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
                  workers: int | None = None, device: str = "cpu", recursive: bool = True,
                  batch_frames: int = 32):
+        from .locking import OutputLock
+
         paths = list(paths)
-        jobs = paths if paths and all(isinstance(p, Job) for p in paths) else find_videos(paths, recursive)
+        if paths and all(isinstance(p, Job) for p in paths):
+            jobs, self.skipped = paths, []
+        else:
+            found = discover_videos(paths, recursive)
+            jobs, self.skipped = found.jobs, found.skipped
         if not jobs:
             raise InputError(f"no videos found under {', '.join(map(str, paths)) or '(no PATH given)'} "
-                             "(video extensions: .mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv)")
-        if stride is not None and stride < 1:
-            raise InputError(f"stride must be >= 1 frame, got {stride}")
+                             "(video extensions: .mp4 .avi .mov .mkv .webm .m4v .mpg .mpeg .wmv)"
+                             + (f"; passed over: {_skipped_text(self.skipped)}" if self.skipped else ""))
+        outputs = check_request(jobs, out=out, jsonl=jsonl, annotate=annotate, stride=stride, workers=workers,
+                                batch_frames=batch_frames, threshold=threshold, fall_k=fall_k)
+        # Locked before the checkpoint loads, so a second run on the same outputs is refused at once.
+        self.lock = OutputLock(outputs, "action-rec label").acquire()
+        try:
+            self._setup(jobs, ckpt, out, jsonl, annotate, overwrite, stride, threshold, fall_k, workers, device,
+                        batch_frames)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self, jobs, ckpt, out, jsonl, annotate, overwrite, stride, threshold, fall_k, workers, device,
+               batch_frames):
         self.pred = load_predictor(ckpt, device, threshold, fall_k)
         self.jobs, self.todo, self.done = jobs, jobs, []
         workers = default_workers(device) if workers is None else workers
         self.stride, self.workers, self.batch_frames = stride, workers, batch_frames
         self.embed_batch_size = 64 if str(device).startswith("cuda") else None
         self.annotator = self.outputs = None
+        self.notes: list[str] = []  # repairs made on the way in, for the user
         if annotate:
             from .annotate import Annotator
 
             self.annotator = Annotator(annotate, self.pred.class_names, self.pred.rule)
+            if removed := self.annotator.clean():
+                self.notes.append(f"removed {len(removed)} temporary file(s) an interrupted run left in {annotate}")
         if out:
             from .outputs import Outputs
 
@@ -263,6 +351,7 @@ class LabelRun:
             self.outputs.merge_leftovers()  # results of an interrupted distributed run
             self.todo, self.done = self.outputs.plan(jobs, overwrite,
                                                      self.annotator.exists if self.annotator else None)
+            self.notes += self.outputs.notes
 
     def __iter__(self) -> Iterator[VideoResult]:
         try:
@@ -278,6 +367,19 @@ class LabelRun:
                 self.annotator.close()
             if self.outputs:
                 self.outputs.close()
+            self.lock.release()
+
+
+def _skipped_text(skipped: list[tuple[str, str]], show: int = 3) -> str:
+    """'folder named like a video (2): a.mp4, b.mp4; symlink loop (1): x.mp4'"""
+    by: dict[str, list[str]] = {}
+    for path, why in skipped:
+        by.setdefault(why.split(" (")[0], []).append(path)
+    parts = []
+    for why, ps in by.items():
+        names = ", ".join(ps[:show]) + (f", and {len(ps) - show} more" if len(ps) > show else "")
+        parts.append(f"{why} ({len(ps)}): {names}")
+    return "; ".join(parts)
 
 
 def label_videos(paths, ckpt, **kwargs) -> Iterator[VideoResult]:

@@ -22,7 +22,9 @@ import cv2
 import numpy as np
 import torch
 
+from .argtypes import float_between, int_at_least, parser, positive_float
 from .capture import CaptureThread, LatestSlot, SourceError, open_source
+from .errors import UsageError
 from .overlay import draw_overlay
 from .sinks import LiveOutputs, Recorder, SinkError
 from .stream import LiveModel, recent
@@ -93,6 +95,21 @@ def slow_backbone_warning(model: LiveModel, log) -> bool:
     return True
 
 
+def check_outputs(a: argparse.Namespace) -> None:
+    """--save can be written, --save and --alert-file are two different files, and neither is the --source
+    video: checked before the checkpoint loads (Recorder checks the rest before the stream starts)."""
+    from .pathcheck import check_distinct, check_file_target, check_not_input
+
+    named = {"--save": a.save, "--alert-file": a.alert_file}
+    try:
+        check_file_target(a.save, "--save")
+        check_distinct(named)
+        if a.source and os.path.isfile(a.source):
+            check_not_input(named, [a.source])
+    except UsageError as e:
+        raise SinkError(str(e)) from None
+
+
 def _pct(values, q) -> float | None:
     return float(np.percentile(values, q) * 1000) if len(values) else None
 
@@ -113,6 +130,7 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
         return 2
     if a.threads:
         torch.set_num_threads(a.threads)
+    check_outputs(a)
     predictor = predictor or Predictor(a.ckpt, a.device, a.weights)
     r = predictor.rule
     predictor.rule = FallRule(r.fall_class, a.fall_threshold if a.fall_threshold is not None else r.threshold,
@@ -120,10 +138,15 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
     model = LiveModel(predictor, a.stride)
     outputs = LiveOutputs(model.class_names, out if a.headless else None, a.alert_cmd, a.alert_file, log=log)
     recorder = Recorder(a.save, 0) if a.save else None
-    # Warm the backbone up (first calls allocate and pick kernels) so start-up does not read as latency.
-    for _ in range(2):
-        model.backbone.embed([np.zeros((480, 640, 3), np.uint8)])
-    source = source or open_source(a.source)
+    try:
+        # Warm the backbone up (first calls allocate and pick kernels) so start-up does not read as latency.
+        for _ in range(2):
+            model.backbone.embed([np.zeros((480, 640, 3), np.uint8)])
+        source = source or open_source(a.source)
+    except BaseException:
+        if recorder:
+            recorder.discard()
+        raise
     realtime = True if a.realtime is None else a.realtime
     if recorder:
         recorder.fps = source.fps or 30.0
@@ -216,7 +239,13 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
                 outputs.update(u)
             if ev:
                 outputs.event(ev)
-        saved = recorder.close() if recorder else None
+        saved = None
+        if recorder:
+            try:
+                saved = recorder.close()
+            except SinkError as e:
+                print(f"action-rec live: error: {e}", file=log)
+                rc = rc or 1
         if not a.headless:
             cv2.destroyAllWindows()
         if capture.is_alive():
@@ -282,7 +311,7 @@ def format_benchmark(r: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="action-rec live", description=(
+    ap = parser(prog="action-rec live", description=(
         "Label a camera, a video file or an RTSP/HTTP stream as it plays; raise an alert when a fall is "
         "confirmed. Window keys: q/Esc quit, r reset."))
     ap.add_argument("--ckpt", required=True, help="a checkpoint written by `action-rec fit`")
@@ -300,29 +329,26 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=None, help="play a file at "
                     "its own frame rate like a camera (default); --no-realtime: every frame, as fast as "
                     "possible, same results as batch mode")
-    ap.add_argument("--stride", type=int, help="model update every N sampled frames "
+    ap.add_argument("--stride", type=int_at_least(1), help="model update every N sampled frames "
                     "(default: window/2, as batch mode); the alert's k/m count updates")
-    ap.add_argument("--fall-threshold", type=float, help="override the checkpoint's fall threshold")
-    ap.add_argument("--fall-k", type=int, help="updates above the threshold that start an alert")
-    ap.add_argument("--fall-m", type=int, help="updates below the threshold that end it")
+    ap.add_argument("--fall-threshold", type=float_between(0, 1), help="override the checkpoint's fall threshold (0-1)")
+    ap.add_argument("--fall-k", type=int_at_least(1), help="updates above the threshold that start an alert")
+    ap.add_argument("--fall-m", type=int_at_least(1), help="updates below the threshold that end it")
     ap.add_argument("--weights", help="backbone weights, if not those the checkpoint names")
-    ap.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
-    ap.add_argument("--duration", type=float, help="stop after this many seconds of video")
-    ap.add_argument("--stall-timeout", type=float, default=5.0, help="give up on a camera/stream that "
+    ap.add_argument("--threads", type=int_at_least(1), help="torch threads (default: torch's choice)")
+    ap.add_argument("--duration", type=positive_float, help="stop after this many seconds of video")
+    ap.add_argument("--stall-timeout", type=positive_float, default=5.0, help="give up on a camera/stream that "
                     "delivers no frame for this many seconds (default: %(default)s)")
     return ap
 
 
 def main(argv: list[str] | None = None) -> int:
     from .backbones import BackboneWeightsError
-    from .inference import CheckpointError
 
     a = build_parser().parse_args(argv)
-    if a.stride is not None and a.stride < 1:
-        build_parser().error("--stride must be >= 1")
     try:
         return run(a)
-    except (SourceError, SinkError, CheckpointError, BackboneWeightsError) as e:
+    except (SourceError, UsageError, BackboneWeightsError) as e:
         print(f"action-rec live: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # before the stream started (loading the model)

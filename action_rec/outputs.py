@@ -6,6 +6,10 @@ fsynced - its JSONL lines first, then its CSV row, which is the commit mark. A r
 leaves at worst a partial last line (cut off on the next start) and JSONL lines of a video that has no
 CSV row yet (dropped on the next start, and the video labelled again). Rows carry the file's size and
 mtime, so a re-run skips exactly the videos that are done and unchanged.
+
+One run at a time writes a set of outputs (locking.py). Files that two runs did write at once (before
+the lock existed, or by another tool) hold a video's row or windows twice: the next start keeps one of
+each and says so in `notes`.
 """
 
 from __future__ import annotations
@@ -17,13 +21,14 @@ import os
 from collections import Counter
 from pathlib import Path
 
-from .features import atomic_write
+from .errors import UsageError
+from .features import atomic_write, remove_stale_temps
 
 CSV_HEAD = ["path", "status", "label", "confidence"]
 CSV_TAIL = ["duration_s", "windows", "fall_events", "first_fall_s", "error", "size", "mtime_ns"]
 
 
-class OutputError(ValueError):
+class OutputError(UsageError):
     """An output file that cannot be appended to (e.g. written for other classes)."""
 
 
@@ -111,13 +116,16 @@ class Outputs:
         self.class_names = list(class_names)
         self.columns = columns(self.class_names)
         self.rows: dict[str, dict] = {}        # path -> its (last) row in the CSV
-        self.jsonl_count: Counter = Counter()  # path -> JSONL lines
+        self.jsonl_count: Counter = Counter()  # path -> distinct JSONL windows
+        self.notes: list[str] = []             # repairs made on loading, for the user
+        self._csv_dupes = self._jsonl_dupes = 0
         self._csv = self._jsonl = None
 
     # ------------------------------------------------------------------------------------- reading
     def load(self, overwrite: bool = False) -> None:
         self.rows.clear()
         self.jsonl_count.clear()
+        self._csv_dupes = self._jsonl_dupes = 0
         if self.csv_path.is_file() and self.csv_path.stat().st_size > 0:
             repair(self.csv_path)
             with open(self.csv_path, newline="", encoding="utf-8") as f:
@@ -131,32 +139,51 @@ class Outputs:
                     return  # replaced as a whole by plan()
                 for row in reader:
                     if row.get("path"):
-                        self.rows[row["path"]] = row
+                        self._csv_dupes += row["path"] in self.rows
+                        self.rows[row["path"]] = row  # the last row of a video is its latest result
         if self.jsonl_path and self.jsonl_path.is_file():
             repair(self.jsonl_path)
-            for path in self._jsonl_paths(self.jsonl_path):
-                self.jsonl_count[path] += 1
+            seen = set()
+            for key in self._jsonl_keys(self.jsonl_path):
+                if key is None:
+                    continue
+                if key in seen:
+                    self._jsonl_dupes += 1
+                else:
+                    seen.add(key)
+                    self.jsonl_count[key[0]] += 1
 
     @staticmethod
-    def _jsonl_paths(path: Path):
+    def _jsonl_key(line: str):
+        """(path, start_s, end_s) of a timeline line: a window's identity; None for a garbage line."""
+        try:
+            d = json.loads(line)
+            return d["path"], d.get("start_s"), d.get("end_s")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    @classmethod
+    def _jsonl_keys(cls, path: Path):
         with open(path, encoding="utf-8") as f:
             for line in f:
-                try:
-                    yield json.loads(line)["path"]
-                except (ValueError, KeyError, TypeError):
-                    yield None  # garbage line: dropped by the next rewrite
+                yield cls._jsonl_key(line)
 
     def is_done(self, job) -> bool:
         row = self.rows.get(job.path)
+        # With a timeline, the video's windows must all be there, once each (not a partial or mixed set).
         return (row is not None and row["status"] == "ok" and row["size"] == str(job.size)
                 and row["mtime_ns"] == str(job.mtime_ns)
-                and (self.jsonl_path is None or self.jsonl_count[job.path] > 0))
+                and (self.jsonl_path is None or str(self.jsonl_count[job.path]) == row["windows"]))
 
     # ------------------------------------------------------------------------------------ planning
     def plan(self, jobs, overwrite: bool = False, complete=None) -> tuple[list, list]:
         """-> (jobs to label, jobs already done). Rows of the jobs to label (stale, failed, or all with
-        overwrite) and orphan JSONL lines are dropped first, so the files never hold a video twice.
-        `complete(job)` may demand more than a row (e.g. the annotated copy exists)."""
+        overwrite), duplicated rows and windows, and orphan JSONL lines are dropped first, so the files
+        never hold a video twice. `complete(job)` may demand more than a row (e.g. the annotated copy
+        exists). Call it while holding the outputs' lock (it removes stale temporary files)."""
+        for target in (self.csv_path, self.jsonl_path):
+            if target is not None:
+                remove_stale_temps(target)  # of a rewrite killed midway
         self.load(overwrite)
         todo, done = [], []
         for job in jobs:
@@ -166,11 +193,17 @@ class Outputs:
         for path in drop:
             del self.rows[path]
         fresh = not self.csv_path.is_file() or self.csv_path.stat().st_size == 0 or self._header_differs()
-        if drop or fresh:
+        if drop or fresh or self._csv_dupes:
             self._rewrite_csv()
+        if self._csv_dupes:
+            self.notes.append(f"{self.csv_path} held {self._csv_dupes} duplicate row(s) (two runs writing it at "
+                              "once?): kept the last row of each video")
         if self.jsonl_path:
             keep = {p for p, r in self.rows.items() if r["status"] == "ok"}
-            if set(self.jsonl_count) - keep:
+            if self._jsonl_dupes:
+                self.notes.append(f"{self.jsonl_path} held {self._jsonl_dupes} duplicate window line(s): "
+                                  "kept one of each")
+            if set(self.jsonl_count) - keep or self._jsonl_dupes:
                 self._rewrite_jsonl(keep)
         self._csv = _Appender(self.csv_path)
         self._jsonl = _Appender(self.jsonl_path) if self.jsonl_path else None
@@ -192,15 +225,16 @@ class Outputs:
         src = self.jsonl_path
 
         def write(tmp):
+            seen = set()
             with open(src, encoding="utf-8") as fin, open(tmp, "w", encoding="utf-8") as fout:
                 for line in fin:
-                    try:
-                        if json.loads(line)["path"] in keep:
-                            fout.write(line)
-                    except (ValueError, KeyError, TypeError):
-                        pass
+                    key = self._jsonl_key(line)
+                    if key is not None and key[0] in keep and key not in seen:
+                        seen.add(key)
+                        fout.write(line)
         atomic_write(src, write)
         self.jsonl_count = Counter({p: n for p, n in self.jsonl_count.items() if p in keep})
+        self._jsonl_dupes = 0
 
     # ------------------------------------------------------------------------------------- writing
     def append(self, result) -> None:

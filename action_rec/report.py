@@ -55,7 +55,9 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
                ["source", f"`{d['source']}` ({d['kind']})"], ["clips evaluated", split],
                ["clips", f"{n['listed']} listed: {n['scored']} scored, {n['unreadable']} unreadable; "
                          f"{n['known_class']} of the checkpoint's classes, {n['unknown_class']} of others "
-                         f"({unknown})"],
+                         f"({unknown})"
+                         + (f"; {n['duplicates_dropped']} listed again, counted once" if n.get("duplicates_dropped")
+                            else "")],
                ["labels", ", ".join(f"{k} {v}" for k, v in d["labels"].items())],
                ["fingerprint", f"{d['fingerprint']} (relative paths, labels and sizes)"]]),
            "", "## Summary", "",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shlex
@@ -15,10 +16,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import UsageError
 from .stream import Update
 
 
-class SinkError(ValueError):
+class SinkError(UsageError):
     """A bad --alert-cmd / --alert-file / --save setting, found before the stream starts."""
 
 
@@ -112,16 +114,38 @@ _FOURCC = {".avi": "MJPG"}  # everything else (.mp4, .mov, .m4v, .mkv): MPEG-4 p
 
 class Recorder:
     """The annotated video. Frames go to a hidden temp file next to `path`, renamed onto it when closed,
-    so `path` is always a complete, playable file (or absent)."""
+    so `path` is always a complete, playable file (or absent). Everything that can be checked about the
+    target is checked on construction, before the stream starts; if the final rename still fails, close()
+    raises SinkError saying where the recording is."""
 
     def __init__(self, path: str | os.PathLike, fps: float):
+        from .pathcheck import check_file_target, os_reason
+
         self.path = Path(path)
         if self.path.suffix.lower() not in (".mp4", ".mov", ".m4v", ".mkv", ".avi"):
             raise SinkError(f"--save {self.path}: use a .mp4, .avi, .mov, .m4v or .mkv file name")
-        if not self.path.parent.is_dir():
+        if not self.path.parent.is_dir() and not os.path.lexists(self.path.parent):
             raise SinkError(f"--save {self.path}: folder {self.path.parent} does not exist")
+        try:
+            check_file_target(self.path, "--save")
+        except UsageError as e:
+            raise SinkError(str(e)) from None
         self.fps = fps if fps > 0 else 30.0
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        # Created now: the file system's own answer (read-only, /proc, quota) instead of OpenCV's "cannot
+        # write this format" after the stream started. A partial file of an earlier run that could not be
+        # renamed is someone's recording: kept, this one takes the next name.
+        for i in range(1, 1000):
+            self.tmp = self.path.with_name(f".{self.path.stem}.partial{i if i > 1 else ''}{self.path.suffix}")
+            try:
+                os.close(os.open(self.tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+                break
+            except FileExistsError:
+                continue
+            except OSError as e:
+                why = "it accepts no new files" if e.errno == errno.ENOENT else os_reason(e)
+                raise SinkError(f"--save {self.path}: cannot write in {self.path.parent} ({why})") from None
+        else:
+            raise SinkError(f"--save {self.path}: too many partial recordings next to it; remove them")
         self.writer: cv2.VideoWriter | None = None
         self.frames = 0
 
@@ -135,13 +159,23 @@ class Recorder:
         self.writer.write(bgr)
         self.frames += 1
 
+    def discard(self) -> None:
+        """Nothing was recorded (the stream never started): remove the empty temp file."""
+        if self.writer is None:
+            self.tmp.unlink(missing_ok=True)
+
     def close(self) -> Path | None:
         if self.writer is None:
+            self.tmp.unlink(missing_ok=True)
             return None
         self.writer.release()
         self.writer = None
         if self.frames:
-            os.replace(self.tmp, self.path)
+            try:
+                os.replace(self.tmp, self.path)
+            except OSError as e:
+                raise SinkError(f"--save {self.path}: the recording could not be renamed into place "
+                                f"({e.strerror or e}); it is complete in {self.tmp}") from e
             return self.path
         self.tmp.unlink(missing_ok=True)
         return None

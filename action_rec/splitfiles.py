@@ -137,8 +137,9 @@ def _hmdb_entries(folder: Path, number: int) -> list[tuple[Path, int, str, str, 
     return entries
 
 
-def from_split_files(style: str, folder: Path, number: int) -> list[VideoItem]:
-    """VideoItems with split train/test as the lists say; every listed video must exist."""
+def from_split_files(style: str, folder: Path, number: int, allow_missing: bool = False) -> list[VideoItem]:
+    """VideoItems with split train/test as the lists say; every listed video must exist (unless
+    allow_missing: then a missing one is kept, to be reported as unreadable)."""
     entries = (_ucf_entries if style == "ucf" else _hmdb_entries)(folder, number)
     if not entries:
         raise DatasetError(f"{folder}: split {number} lists no videos")
@@ -146,7 +147,7 @@ def from_split_files(style: str, folder: Path, number: int) -> list[VideoItem]:
     items = []
     for path, n, rel, label, split in entries:
         video = root / rel
-        if not video.is_file():
+        if not allow_missing and not video.is_file():
             raise DatasetError(f"{path}:{n}: video not found: {video}")
-        items.append(VideoItem(str(video), label, split))
+        items.append(VideoItem(str(video), label, split, where=f"{path}:{n}"))
     return items

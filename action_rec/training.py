@@ -57,7 +57,34 @@ class ActionCLI(LightningCLI):
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("trainer_defaults", TRAINER_DEFAULTS)
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        # Whole keys only (--data.resiz is an error, not --data.resize), and parse errors raised for the
+        # CLI to print as one line instead of a usage dump of every Trainer option.
+        kwargs.setdefault("parser_kwargs", {"allow_abbrev": False, "exit_on_error": False})
         super().__init__(ActionClassifier, ActionDataModule, *args, **kwargs)
+
+    def parse_arguments(self, parser, args):
+        """Parsed, then the settings Lightning would only trip over later, with a traceback, are checked
+        (before Lightning itself reads --ckpt_path for its hyper-parameters)."""
+        super().parse_arguments(parser, args)
+        from .pathcheck import check_folder_target
+
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config
+        check_folder_target(cfg.get("trainer.default_root_dir"), "--trainer.default_root_dir")
+        ckpt = cfg.get("ckpt_path")
+        if ckpt and str(ckpt) not in ("best", "last", "hpc", "registry") and not str(ckpt).startswith("registry:") \
+                and "://" not in str(ckpt):
+            from .inference import load_classifier
+
+            from .inference import CheckpointError
+
+            # Our own reader: weights only, and a one-line CheckpointError for a missing, foreign or pickled
+            # file (Lightning's is a traceback around "Weights only load failed").
+            load_classifier(ckpt)
+            if "pytorch-lightning_version" not in torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True):
+                raise CheckpointError(f"{ckpt}: holds the model but not Lightning's trainer state, which "
+                                      f"`{sub or 'this command'}` restores; use a checkpoint written by "
+                                      "`action-rec fit` (this one works with label, live and evaluate)")
 
     def add_arguments_to_parser(self, parser):
         for key in ("class_names", "feature_dim", "data_spec"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import queue
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from .pathcheck import describe_missing
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -40,17 +43,28 @@ class VideoInfo:
         return self.frame_count / self.fps if self.fps > 0 else 0.0
 
 
+def clip_duration_s(info: VideoInfo | None, samples: int, fps: float) -> float:
+    """A clip's duration, one definition for `label`, `evaluate` and the reports: the container's frame
+    count / frame rate (a 6.389 s clip is 6.389 s), else, when the container does not say, the sampled
+    frames / sampling rate (which rounds up to the next 1/fps)."""
+    if info is not None and info.duration_s > 0:
+        return info.duration_s
+    return samples / fps
+
+
 def is_video_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in VIDEO_EXTENSIONS
 
 
 def _open(path: str | os.PathLike, threads: int = 0) -> cv2.VideoCapture:
     p = Path(path)
-    if not p.exists():
-        raise VideoReadError(f"{p}: no such file")
-    if p.is_dir():
+    try:
+        st = os.stat(p)
+    except OSError:
+        raise VideoReadError(f"{p}: {describe_missing(p)}") from None  # a symlink loop is not "no such file"
+    if stat.S_ISDIR(st.st_mode):
         raise VideoReadError(f"{p}: is a folder, not a video file")
-    if p.stat().st_size == 0:
+    if st.st_size == 0:
         raise VideoReadError(f"{p}: empty file (0 bytes)")
     cap = cv2.VideoCapture(str(p))
     if threads:  # decoder threads (0: OpenCV's choice); 1 costs ~30 % less CPU than the default where a process per

@@ -45,7 +45,8 @@ def rate(step, items_per_step: int, seconds: float) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)
     ap.add_argument("--backbones", nargs="+", default=list_backbones(), choices=list_backbones())
     ap.add_argument("--image-size", type=int, default=None, help="input side for all backbones (default: each's own)")
     ap.add_argument("--batch-size", default=str(DEFAULT_BATCH_SIZE), help="one or more, comma-separated")

@@ -156,7 +156,8 @@ def batched(pred, videos: list[Path], workers: int, out: Path) -> tuple[float, f
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)
     ap.add_argument("--ckpt", help=f"trained checkpoint (default: {QUICKSTART} if it exists, else an untrained "
                                    "checkpoint with the quick-start settings)")
     ap.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "action_rec_bench_label"))

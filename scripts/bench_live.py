@@ -68,7 +68,8 @@ def make_checkpoint(path: Path, backbone: str, image_size: int, fps: float, wind
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)
     ap.add_argument("--settings", nargs="+", default=DEFAULT_SETTINGS)
     ap.add_argument("--seconds", type=float, default=20.0, help="video length (default: %(default)s)")
     ap.add_argument("--realtime", action=argparse.BooleanOptionalAction, default=True)

@@ -45,7 +45,8 @@ def with_repeats(feats: np.ndarray, fps: float, backbone_fps: float) -> np.ndarr
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 allow_abbrev=False)
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--manifest", default=str(DEFAULT))
     ap.add_argument("--labels", nargs="+", default=["falling", "walking", "other"])

@@ -194,3 +194,81 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     assert "| 100% | 2 |" in (tmp_path / "cv" / "cv.md").read_text() and "cv.md" in p.stdout
     bad = run("cv", "--config", "cfg.yaml", "--folds", "1", cwd=d, check=False)
     assert bad.returncode == 2 and "--folds must be >= 2" in bad.stderr
+
+
+# --------------------------------------------------------------------------- bad settings: one line, exit 2
+@pytest.fixture
+def config(tmp_path, tiny_dataset, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["action-rec"])  # main() gets the args; LightningCLI warns if argv has others
+    # seed_everything off: Lightning's "Seed set to" log line would go to a stream an earlier test captured
+    cfg = dict(CONFIG, data=dict(CONFIG["data"], data=str(tiny_dataset), cache_dir=str(tmp_path / "cache")),
+               trainer=dict(CONFIG["trainer"], default_root_dir=str(tmp_path / "runs")), seed_everything=False)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    return tmp_path / "cfg.yaml"
+
+
+def one_line_error(capsys, cmd):
+    err = capsys.readouterr().err
+    lines = [x for x in err.splitlines() if x.startswith("action-rec")]
+    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith(f"action-rec {cmd}: error: "), err
+    return lines[0].removeprefix(f"action-rec {cmd}: error: ")
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--data.window", "0"], "data.window must be >= 2 frames (the LSTM's sequence length), got 0"),
+    (["--data.window", "-1"], "data.window must be >= 2 frames (the LSTM's sequence length), got -1"),
+    (["--data.fps", "0"], "data.fps must be > 0 (frames sampled per second of video), got 0.0"),
+    (["--model.fall_k", "0"], "fall_k must be an integer >= 1 (windows), got 0"),
+    (["--data.resiz", "letterbox"], "unrecognized arguments: --data.resiz letterbox — did you mean '--data.resize'?"),
+    (["--trainer.max_epoch", "1"], "did you mean '--trainer.max_epochs'?"),
+    (["--data.window", "two"], "Parser key \"data.window\": Expected a <class 'int'>. Got value: two"),
+])
+def test_bad_fit_settings_are_one_line_errors(config, capsys, args, msg):
+    from action_rec.cli import main
+
+    assert main(["fit", "--config", str(config), *args]) == 2
+    assert msg in one_line_error(capsys, "fit")
+
+
+def test_one_class_a_file_as_root_dir_and_a_pickled_checkpoint(config, tmp_path, tiny_dataset, capsys):
+    from action_rec.cli import main
+
+    import shutil
+    one = tmp_path / "one"
+    shutil.copytree(tiny_dataset / "walking", one / "walking")
+    assert main(["fit", "--config", str(config), "--data.data", str(one)]) == 2
+    assert one_line_error(capsys, "fit") == (f"{one}: a classifier needs at least two classes, found only 'walking'; "
+                                             "add a folder (or manifest rows) of another class, e.g. the clips it "
+                                             "should not confuse with this one")
+    (tmp_path / "afile").write_text("keep me")
+    assert main(["fit", "--config", str(config), "--trainer.default_root_dir", str(tmp_path / "afile")]) == 2
+    assert one_line_error(capsys, "fit") == (f"--trainer.default_root_dir {tmp_path}/afile: is a file; give a folder "
+                                             "(it is created if missing)")
+    assert (tmp_path / "afile").read_text() == "keep me"
+
+    class Evil:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+
+    torch.save({"state_dict": Evil()}, tmp_path / "evil.ckpt")
+    assert main(["test", "--config", str(config), "--ckpt_path", str(tmp_path / "evil.ckpt")]) == 2
+    assert "evil.ckpt: not an action_rec checkpoint" in one_line_error(capsys, "test")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_version_and_whole_option_names_everywhere(capsys):
+    from action_rec import __version__
+    from action_rec.cli import main
+
+    assert main(["--version"]) == 0 and capsys.readouterr().out.strip() == f"action-rec {__version__}"
+    p = subprocess.run([*CMD, "--version"], capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("action-rec ")
+    for argv in (["synth", "--tra", "1"], ["evaluate", "--ckpt", "x", "--data", "d", "--out", "o", "--cache", "c"],
+                 ["synth", "--workers", "0"]):
+        with pytest.raises(SystemExit) as e:
+            main(argv)
+        assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "unrecognized arguments: --tra 1 — did you mean '--train'?" in err
+    assert "unrecognized arguments: --cache c — did you mean '--cache-dir'?" in err
+    assert "argument --workers: must be >= 1, got 0" in err

@@ -212,3 +212,32 @@ def test_manifest_group_column_and_several_sources(tmp_path, make_video, tiny_da
     assert len(both) == 12 + 3 and {it.group for it in both[-3:]} == {"org/x", "org/y"}
     s = assign_splits(both, 0.3, 0.3, stratify=True)
     assert {it.group for it in s["train"]}.isdisjoint({it.group for it in s["val"] + s["test"]} - {None})
+
+
+def test_a_clip_listed_twice_is_kept_once_and_two_labels_name_both_lines(tmp_path, make_video):
+    from action_rec.datasets import scan
+
+    a, b = make_video(tmp_path / "a.mp4", n_frames=3), make_video(tmp_path / "b.mp4", n_frames=3)
+    m = tmp_path / "m.csv"
+    (tmp_path / "sub").mkdir()
+    m.write_text("path,label\na.mp4,walk\nb.mp4,fall\nsub/../a.mp4,walk\n")
+    items, notes = scan(m)
+    assert [(it.path, it.label) for it in items] == [(str(a), "walk"), (str(b), "fall")]
+    assert items[0].where == f"{m}:2" and notes == [f"{m}:4: {tmp_path}/sub/../a.mp4 is listed again (first at "
+                                                    f"{m}:2); counted once"]
+    assert discover(m) == items
+    m.write_text("path,label\na.mp4,walk\nb.mp4,fall\na.mp4,fall\n")
+    with pytest.raises(DatasetError, match=rf"m.csv:4: .*a.mp4 is labelled 'fall' here but 'walk' at .*m.csv:2"):
+        discover(m)
+    m.write_text("path,label,split\na.mp4,walk,train\na.mp4,walk,test\n")
+    with pytest.raises(DatasetError, match=r"m.csv:3: .*in split 'test' here but 'train' at .*m.csv:2"):
+        discover(m)
+
+
+def test_missing_videos_can_be_kept_for_reporting(tmp_path, make_video):
+    make_video(tmp_path / "a.mp4", n_frames=3)
+    m = tmp_path / "m.csv"
+    m.write_text("path,label\na.mp4,walk\ngone.mp4,fall\n")
+    with pytest.raises(DatasetError, match="m.csv:3: video not found"):
+        discover(m)  # training still wants to hear about it at once
+    assert [it.label for it in discover(m, allow_missing=True)] == ["walk", "fall"]

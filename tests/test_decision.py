@@ -23,8 +23,37 @@ def test_event_open_at_end_of_video():
     assert fall_events(np.array([0.1, 0.7, 0.8]), FallRule(k=2, m=2)) == [(1, 2)]
 
 
-def test_short_clip_caps_k():
-    assert fall_events(np.array([0.9]), FallRule(k=3)) == [(0, 0)]
+def test_a_clip_shorter_than_k_windows_raises_no_event_but_keeps_its_label():
+    """A one-frame clip is one window (its frame repeated): with k = 2 it cannot raise a fall event, as
+    live mode would not alert on it either; its label is still the class of highest mean probability."""
+    rule = FallRule(k=2)
+    assert fall_events(np.array([0.9]), rule) == []
+    assert fall_events(np.array([0.9, 0.9]), rule) == [(0, 1)]  # k windows: an event
+    idx, conf, events = decide(probs([0.9]), NAMES, rule)
+    assert NAMES[idx] == "falling" and events == [] and conf == pytest.approx(0.9)
+    idx, _, events = decide(probs([0.3]), NAMES, rule)
+    assert NAMES[idx] != "falling" and events == []
+    # k = 1 asks for one window: then a one-window clip can raise one
+    assert fall_events(np.array([0.9]), FallRule(k=1, m=1)) == [(0, 0)]
+
+
+def test_batch_and_live_alert_agree_on_short_clips():
+    from action_rec.decision import FallAlert
+
+    rule = FallRule(k=3, m=2)
+    for p in ([0.9], [0.9, 0.9], [0.9, 0.9, 0.9]):
+        alert = FallAlert(rule)
+        live_started = any(alert.update(v) == "start" for v in p)
+        assert bool(fall_events(np.array(p), rule)) == live_started
+
+
+@pytest.mark.parametrize("kw", [{"k": 0}, {"m": 0}, {"k": -1}, {"threshold": 2.0}, {"threshold": -1.0},
+                                {"k": 1.5}])
+def test_out_of_range_rules_are_refused(kw):
+    from action_rec.errors import UsageError
+
+    with pytest.raises(UsageError, match="fall_(k|m|threshold) must be"):
+        FallRule(**kw)
 
 
 def test_fall_event_beats_higher_mean_of_another_class():
@@ -56,8 +85,9 @@ def test_bad_shape_is_an_error():
 
 
 def _reference_fall_events(p_fall, rule):
-    """The whole-array rule as first written (before FallAlert), kept to prove the two agree."""
-    k = max(1, min(rule.k, len(p_fall)))
+    """The whole-array rule as first written (before FallAlert; since issue 14 without capping k at the
+    number of windows), kept to prove the two agree."""
+    k = rule.k
     events, start, above, below = [], None, 0, 0
     for i, p in enumerate(p_fall):
         if p > rule.threshold:

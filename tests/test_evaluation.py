@@ -75,7 +75,8 @@ def setup(tmp_path, make_checkpoint, make_video):
     root, cache = tmp_path / "ds", tmp_path / "cache"
     for label, clips in CLIPS.items():
         for name, classes in clips:
-            v = make_video(root / label / f"{name}.mp4", n_frames=4)
+            # as long as its cached features (len(classes) frames at FPS): durations come from the video
+            v = make_video(root / label / f"{name}.mp4", n_frames=len(classes), fps=FPS)
             seed(cache, v, classes)
     return ckpt, root, cache
 
@@ -106,7 +107,8 @@ def test_metrics_equal_hand_computed(setup, tmp_path):
 
     assert r["unknown_classes"] == {"other": {"clips": 2, "predicted": {"walking": 1, "falling": 1},
                                               "fall_alerts": 1}}
-    assert r["clips"] == {"listed": 10, "scored": 9, "unreadable": 1, "known_class": 7, "unknown_class": 2}
+    assert r["clips"] == {"listed": 10, "scored": 9, "unreadable": 1, "known_class": 7, "unknown_class": 2,
+                          "duplicates_dropped": 0}
     assert [u["path"] for u in r["unreadable"]] == [str(root / "walking" / "broken.mp4")]
 
     # the files: metrics.json is the returned dict, one CSV row per listed clip, PNGs decode
@@ -115,7 +117,7 @@ def test_metrics_equal_hand_computed(setup, tmp_path):
     assert len(rows) == 10 and rows["broken"]["predicted"] == "" and rows["broken"]["error"]
     assert rows["o1"]["predicted"] == "falling" and rows["o1"]["fall_events"] == "0.75-3.00"
     assert rows["r2"]["predicted"] == "walking" and float(rows["r2"]["p_walking"]) > 0.95
-    assert rows["o1"]["duration_s"] == "4.00" and rows["o0"]["known_class"] == "0"
+    assert rows["o1"]["duration_s"] == "4.000" and rows["o0"]["known_class"] == "0"
     for png in ("confusion_matrix.png", "per_class.png"):
         img = cv2.imread(str(out / png))
         assert img is not None and img.shape[0] > 100 and img.shape[1] > 100
@@ -227,3 +229,81 @@ def test_evaluate_draws_the_operating_curve_with_the_checkpoints_point(tmp_path,
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "operating_curve.png" in (tmp_path / "rep" / "report.md").read_text()
     assert json.loads((tmp_path / "rep" / "metrics.json").read_text())["operating_curve"]["checkpoint_point"] == here
+
+
+def test_a_clip_listed_twice_counts_once_and_two_labels_are_an_error(setup, tmp_path, capsys):
+    ckpt, root, cache = setup
+    f0, r0, w0 = root / "falling" / "f0.mp4", root / "running" / "r0.mp4", root / "walking" / "w0.mp4"
+    m = tmp_path / "dup.csv"
+    m.write_text(f"path,label\n{f0},falling\n{r0},running\n{f0},falling\n{w0},walking\n"
+                 f"{root}/running/../running/r0.mp4,running\n")
+    r = evaluate(ckpt, m, tmp_path / "out", cache_dir=str(cache), progress=False)
+    assert r["clips"]["listed"] == 3 and r["clips"]["scored"] == 3 and r["clips"]["duplicates_dropped"] == 2
+    assert sum(map(sum, r["confusion_matrix"])) == 3 and r["accuracy"] == pytest.approx(1.0)
+    assert r["duplicates"] == [f"{m}:4: {f0} is listed again (first at {m}:2); counted once",
+                               f"{m}:6: {root}/running/../running/r0.mp4 is listed again (first at {m}:3); "
+                               "counted once"]
+    assert len(list(csv.DictReader(open(tmp_path / "out" / "predictions.csv")))) == 3
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(m), "--out", str(tmp_path / "o2"),
+                 "--cache-dir", str(cache)]) == 0
+    cap = capsys.readouterr()
+    assert f"action-rec evaluate: warning: {m}:4: {f0} is listed again" in cap.err
+    assert "3 of 3 clips scored (0 unreadable)" in cap.out and "2 listed again, counted once" in cap.out
+
+    m.write_text(f"path,label\n{f0},falling\n{r0},running\n{f0},walking\n")
+    with pytest.raises(DatasetError, match=rf"dup.csv:4: .*f0.mp4 is labelled 'walking' here but 'falling' at "
+                                           rf".*dup.csv:2; a clip has one label"):
+        evaluate(ckpt, m, tmp_path / "out", cache_dir=str(cache), progress=False)
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(m), "--out", str(tmp_path / "o3")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"action-rec evaluate: error: {m}:4:") and err.count("\n") == 1
+    assert not (tmp_path / "o3").exists()
+
+
+def test_unreadable_or_missing_clips_are_reported_and_exit_1(setup, tmp_path, capsys):
+    """Like `label`: the run goes on past bad clips, lists them, and exits 1; a missing file is one of them
+    (it used to stop the whole run), and 3 bad clips of 4 are never a silent 'accuracy 1.000'."""
+    ckpt, root, cache = setup
+    (tmp_path / "text.mp4").write_text("not a video\n" * 20)
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    m = tmp_path / "m.csv"
+    m.write_text(f"path,label\n{root}/falling/f0.mp4,falling\ntext.mp4,walking\nempty.mp4,running\n"
+                 "gone.mp4,walking\n")
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(m), "--out", str(tmp_path / "o"),
+                 "--cache-dir", str(cache)]) == 1
+    out = capsys.readouterr().out
+    assert "1 of 4 clips scored (3 unreadable)" in out
+    assert f"unreadable: {tmp_path}/gone.mp4: no such file" in out and "empty file" in out
+    assert "errors: 3 of 4 clips could not be read; the metrics cover the other 1" in out
+    rows = list(csv.DictReader(open(tmp_path / "o" / "predictions.csv")))
+    assert len(rows) == 4 and sum(bool(r["error"]) for r in rows) == 3
+    # all readable: exit 0
+    m.write_text(f"path,label\n{root}/falling/f0.mp4,falling\n")
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(m), "--out", str(tmp_path / "o"),
+                 "--cache-dir", str(cache)]) == 0
+
+
+def test_out_that_is_a_file_is_refused_before_any_work(setup, tmp_path, capsys):
+    ckpt, root, cache = setup
+    (tmp_path / "report").write_text("mine")
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(root), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"action-rec evaluate: error: --out {tmp_path}/report: is a file; give a folder (it is created " \
+                  "if missing)\n"
+    assert (tmp_path / "report").read_text() == "mine"
+
+
+def test_duration_is_the_one_label_reports(make_checkpoint, make_video, tmp_path):
+    """One definition of a clip's duration: 51 frames at 8 fps are 6.375 s in both `label` and `evaluate`
+    (evaluate used to count sampled frames: 26 at 4/s = 6.5 s)."""
+    from action_rec.labeling import label_videos
+
+    ckpt = make_checkpoint(tmp_path / "m.ckpt", NAMES, fps=FPS, window=WINDOW)
+    for label, n in (("falling", 51), ("walking", 63)):
+        make_video(tmp_path / "ds" / label / f"{label}.mp4", n_frames=n, fps=8.0)
+    r = evaluate(ckpt, tmp_path / "ds", tmp_path / "out", cache_dir=str(tmp_path / "cache"), progress=False)
+    rows = {Path(x["path"]).stem: x["duration_s"] for x in csv.DictReader(open(tmp_path / "out" / "predictions.csv"))}
+    assert rows == {"falling": "6.375", "walking": "7.875"}
+    labelled = {Path(x.path).stem: x.duration_s for x in label_videos([tmp_path / "ds"], ckpt, workers=0)}
+    assert labelled == {"falling": pytest.approx(6.375), "walking": pytest.approx(7.875)}
+    assert r["fall"]["non_fall_hours"] == pytest.approx(7.875 / 3600)

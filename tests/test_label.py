@@ -16,7 +16,7 @@ import torch
 
 from action_rec.cli import main
 from action_rec.decision import decide
-from action_rec.labeling import InputError, find_videos, label_videos
+from action_rec.labeling import InputError, LabelRun, find_videos, label_videos
 from conftest import write_video
 
 NAMES = ["falling", "running", "walking"]
@@ -366,3 +366,176 @@ def test_checkpoint_of_an_older_int8_recipe_is_a_clear_error(make_checkpoint, tm
         Predictor(ck)
     assert main(["label", str(tmp_path), "--ckpt", str(ck), "--out", str(tmp_path / "x.csv"), "--quiet"]) == 2
     assert not (tmp_path / "x.csv").exists()
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def label_cmd(*args):
+    return [sys.executable, "-m", "action_rec.cli", "label", *map(str, args)]
+
+
+def test_two_runs_on_one_output_never_duplicate(ckpt, tmp_path):
+    """Two real processes on the same --out/--jsonl (a cron job overlapping a manual run): the second stops
+    at once with a message naming the first; the first finishes with one row and one set of windows per
+    video. The first is paused (SIGSTOP) while holding the outputs, so the overlap is certain."""
+    folder = tmp_path / "v"
+    for i in range(4):
+        write_video(folder / f"v{i}.mp4", n_frames=30, fps=10, seed=i)
+    out, tl = tmp_path / "l.csv", tmp_path / "t.jsonl"
+    args = [folder, "--ckpt", ckpt, "--out", out, "--jsonl", tl, "--workers", "0", "--quiet"]
+    first = subprocess.Popen(label_cmd(*args), env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        t0 = time.monotonic()
+        while not out.is_file():  # the CSV header is written only once the lock is held
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() - t0 < 120
+            time.sleep(0.02)
+        first.send_signal(signal.SIGSTOP)
+        second = subprocess.run(label_cmd(*args), env=env(), capture_output=True, text=True, timeout=120)
+        first.send_signal(signal.SIGCONT)
+        stdout, stderr = first.communicate(timeout=120)
+    finally:
+        first.kill()
+    assert second.returncode == 2, second.stderr
+    assert (f"action-rec label: error: --out {out} is being written by another run (action-rec label, "
+            f"pid {first.pid} on") in second.stderr and "Traceback" not in second.stderr
+    assert first.returncode == 0, stderr
+    paths = [line.split(",")[0] for line in out.read_text().splitlines()[1:]]
+    assert sorted(paths) == sorted(str(p) for p in folder.glob("*.mp4"))  # 4 rows, none twice
+    rows = read_csv(out)
+    windows = [(d["path"], d["start_s"]) for d in map(json.loads, tl.read_text().splitlines())]
+    assert len(windows) == len(set(windows)) == sum(int(r["windows"]) for r in rows.values())
+    # and once the first is done, the same command is a no-op (the lock went with the process)
+    assert main(["label", *map(str, args)]) == 0
+
+
+def test_rerun_repairs_what_two_overlapping_runs_left(footage, ckpt, tmp_path, capsys):
+    out, tl = tmp_path / "l.csv", tmp_path / "t.jsonl"
+    good = [str(footage / n) for n in GOOD]
+    args = ["label", *good, "--ckpt", str(ckpt), "--out", str(out), "--jsonl", str(tl), "--workers", "0", "--quiet"]
+    assert main(args) == 0
+    before = read_csv(out)
+    head, *body = out.read_text().splitlines(keepends=True)
+    out.write_text(head + "".join(body) + "".join(body))  # what 7fdd18c left: every row and window twice
+    tl.write_text(tl.read_text() * 2)
+    capsys.readouterr()
+    assert main(args) == 0
+    cap = capsys.readouterr()
+    assert "3 duplicate row(s)" in cap.err and "duplicate window line(s)" in cap.err
+    assert "labelled 0 videos" in cap.out and "3 already in" in cap.out
+    assert len(out.read_text().splitlines()) == 4 and read_csv(out) == before
+    check_rows_subset = read_jsonl(tl)
+    assert all(len(check_rows_subset[p]) == int(before[p]["windows"]) for p in before)
+
+
+def test_outputs_on_one_path_or_on_an_input_are_refused(footage, ckpt, tmp_path, capsys):
+    vid = footage / "a.mp4"
+    original = vid.read_bytes()
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "adir").mkdir()
+    cases = [
+        (["--out", tmp_path / "x.csv", "--jsonl", tmp_path / "x.csv"],
+         f"--out {tmp_path}/x.csv and --jsonl {tmp_path}/x.csv are the same path"),
+        (["--out", tmp_path / "y.csv", "--annotate", tmp_path / "sub" / ".." / "y.csv"], "are the same path"),
+        (["--out", tmp_path / "adir"], f"--out {tmp_path}/adir: is a folder; give a file name"),
+        (["--out", tmp_path / "l.csv", "--jsonl", tmp_path / "adir"], "--jsonl"),
+        (["--out", tmp_path / "l.csv", "--annotate", tmp_path / "afile"], "--annotate"),
+        (["--out", tmp_path / "afile" / "l.csv"], "is a file, not a folder"),
+        (["--out", vid], "is one of the input videos"),
+        (["--out", tmp_path / "l.csv", "--jsonl", vid], "is one of the input videos"),
+        (["--out", tmp_path / "l.csv", "--annotate", footage], "would replace the video"),
+    ]
+    for extra, msg in cases:
+        rc = main(["label", str(vid), str(footage / "b.mp4"), "--ckpt", str(ckpt), "--quiet", *map(str, extra)])
+        err = capsys.readouterr().err
+        assert rc == 2 and err.startswith("action-rec label: error: ") and msg in err, (extra, err)
+        assert err.count("\n") == 1
+    assert vid.read_bytes() == original  # not truncated, not replaced
+    assert not (tmp_path / "x.csv").exists() and not (tmp_path / "l.csv").exists()
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--workers", "-1"], "argument --workers: must be >= 0, got -1"),
+    (["--threshold", "2"], "argument --threshold: must be between 0 and 1, got 2"),
+    (["--threshold", "-1"], "argument --threshold: must be between 0 and 1, got -1"),
+    (["--fall-k", "0"], "argument --fall-k: must be >= 1, got 0"),
+    (["--stride", "0"], "argument --stride: must be >= 1, got 0"),
+    (["--thresh", "0.5"], "unrecognized arguments: --thresh 0.5 — did you mean '--threshold'?"),
+    (["--work", "1"], "unrecognized arguments: --work 1"),
+])
+def test_out_of_range_and_abbreviated_options_are_refused(footage, ckpt, tmp_path, capsys, args, msg):
+    out = tmp_path / "l.csv"
+    with pytest.raises(SystemExit) as e:
+        main(["label", str(footage / "a.mp4"), "--ckpt", str(ckpt), "--out", str(out), *args])
+    assert e.value.code == 2 and f"action-rec label: error: {msg}" in capsys.readouterr().err
+    assert not out.exists()
+    from action_rec.errors import UsageError
+    if args[0] in ("--workers", "--threshold", "--fall-k"):  # the Python API checks the same ranges
+        kw = {"workers": int(args[1])} if args[0] == "--workers" else \
+             {"threshold": float(args[1])} if args[0] == "--threshold" else {"fall_k": int(args[1])}
+        with pytest.raises(UsageError):
+            LabelRun([footage / "a.mp4"], ckpt, out=out, **kw)
+
+
+def test_a_one_frame_clip_raises_no_fall_event(ckpt, tmp_path):
+    """--threshold 0 puts every window over the threshold: a clip of k = 2 windows or more raises an event;
+    a one-frame clip is one window, so it cannot (its label still follows the mean probability)."""
+    one = write_video(tmp_path / "v" / "one.mp4", n_frames=1, fps=10)
+    long = write_video(tmp_path / "v" / "long.mp4", n_frames=40, fps=10)
+    out = tmp_path / "l.csv"
+    assert main(["label", str(tmp_path / "v"), "--ckpt", str(ckpt), "--out", str(out), "--workers", "0", "--quiet",
+                 "--threshold", "0", "--fall-k", "2"]) == 0
+    rows = read_csv(out)
+    assert rows[str(long)]["fall_events"] == "1" and rows[str(long)]["label"] == "falling"
+    assert rows[str(one)]["windows"] == "1" and rows[str(one)]["fall_events"] == "0"
+    assert rows[str(one)]["first_fall_s"] == ""
+    p = {c: float(rows[str(one)][f"p_{c}"]) for c in NAMES}
+    assert rows[str(one)]["label"] == max(p, key=p.get)
+
+
+def test_entries_that_are_not_video_files_are_reported(ckpt, tmp_path, capsys):
+    folder = tmp_path / "v"
+    write_video(folder / "ok.mp4", n_frames=20, fps=10)
+    (folder / "folder.mp4").mkdir()
+    (folder / "loop.mp4").symlink_to("loop.mp4")
+    (folder / "dangling.mp4").symlink_to("nowhere.mp4")
+    (tmp_path / "self").symlink_to("self")
+    out = tmp_path / "l.csv"
+    assert main(["label", str(folder), "--ckpt", str(ckpt), "--out", str(out), "--workers", "0", "--quiet"]) == 0
+    text = capsys.readouterr().out
+    assert "passed over 3 entries named like videos that are not video files" in text
+    assert f"folder named like a video (1): {folder}/folder.mp4" in text
+    assert f"symlink loop (1): {folder}/loop.mp4" in text and f"broken symlink (1): {folder}/dangling.mp4" in text
+    assert list(read_csv(out)) == [str(folder / "ok.mp4")]
+    assert main(["label", str(tmp_path / "self"), "--ckpt", str(ckpt), "--out", str(out)]) == 2
+    assert "self: symlink loop (too many levels of symbolic links)" in capsys.readouterr().err
+
+
+def test_stale_temp_copies_of_a_killed_run_are_removed(footage, ckpt, tmp_path, capsys):
+    ann = tmp_path / "ann"
+    stale = [ann / ".a.mp4.q_ubuvge.mp4", ann / "sub" / "deep" / ".c.mp4.1a2b3c4d.mp4"]
+    kept = [ann / ".notes.txt", ann / "mine.mp4", ann / ".x.partial.mp4"]
+    for p in stale + kept:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"\0" * 10)
+    assert main(["label", str(footage / "a.mp4"), "--ckpt", str(ckpt), "--out", str(tmp_path / "l.csv"),
+                 "--annotate", str(ann), "--workers", "0", "--quiet"]) == 0
+    assert "removed 2 temporary file(s) an interrupted run left" in capsys.readouterr().err
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in kept)
+    assert (ann / "a.mp4").is_file()
+
+
+def test_outputs_follow_the_umask(footage, ckpt, tmp_path):
+    old = os.umask(0o022)
+    try:
+        out, tl, ann = tmp_path / "l.csv", tmp_path / "t.jsonl", tmp_path / "ann"
+        assert main(["label", str(footage / "a.mp4"), "--ckpt", str(ckpt), "--out", str(out), "--jsonl", str(tl),
+                     "--annotate", str(ann), "--workers", "0", "--quiet"]) == 0
+        for p in (out, tl, ann / "a.mp4"):
+            assert p.stat().st_mode & 0o777 == 0o644, p
+        os.umask(0o002)
+        assert main(["label", str(footage / "b.mp4"), "--ckpt", str(ckpt), "--out", str(tmp_path / "m.csv"),
+                     "--workers", "0", "--quiet"]) == 0
+        assert (tmp_path / "m.csv").stat().st_mode & 0o777 == 0o664
+    finally:
+        os.umask(old)

@@ -267,3 +267,65 @@ def test_bad_alert_and_save_settings_are_refused_up_front(tmp_path):
         Recorder(tmp_path / "missing" / "out.mp4", 30)
     with pytest.raises(SinkError, match=".mp4"):
         Recorder(tmp_path / "out.txt", 30)
+
+
+def test_save_targets_are_checked_before_the_stream_starts(env, make_video, tmp_path, capsys):
+    video = make_video(tmp_path / "v.mp4", n_frames=10, fps=10.0)
+    (tmp_path / "dir.mp4").mkdir()
+    with pytest.raises(SinkError, match=r"--save .*dir.mp4: is a folder; give a file name"):
+        Recorder(tmp_path / "dir.mp4", 30)
+    with pytest.raises(SinkError, match=r"--save /proc/x.mp4: cannot write in /proc"):
+        Recorder("/proc/x.mp4", 30)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SinkError, match="is a file, not a folder"):
+        Recorder(tmp_path / "file" / "x.mp4", 30)
+    for args, msg in ((["--save", tmp_path / "dir.mp4"], f"--save {tmp_path}/dir.mp4: is a folder"),
+                      (["--save", video], f"--save {video} is one of the input videos"),
+                      (["--save", tmp_path / "a.mp4", "--alert-file", tmp_path / "a.mp4"],
+                       f"--save {tmp_path}/a.mp4 and --alert-file {tmp_path}/a.mp4 are the same path")):
+        # refused before the checkpoint is even read (x.ckpt does not exist)
+        assert main(["--ckpt", "x.ckpt", "--source", str(video), "--headless", *map(str, args)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"action-rec live: error: {msg}") and err.count("\n") == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # nothing left behind
+
+
+def test_a_failed_final_rename_says_where_the_recording_is(env, make_video, tmp_path):
+    video = make_video(tmp_path / "v.mp4", n_frames=20, fps=10.0)
+    out = tmp_path / "rec.mp4"
+    real_close = Recorder.close
+
+    def close_onto_a_folder(self):  # something makes the target a folder while the stream plays
+        out.mkdir()
+        return real_close(self)
+
+    Recorder.close = close_onto_a_folder
+    try:
+        rc, _, log = live(env[0], video, "--headless", "--no-realtime", "--save", str(out))
+    finally:
+        Recorder.close = real_close
+    partial = tmp_path / ".rec.partial.mp4"
+    assert rc == 1 and f"it is complete in {partial}" in log and "Traceback" not in log
+    assert decoded_frames(partial) == 20
+    # the next recording to that name does not overwrite the kept one
+    out.rmdir()
+    rec = Recorder(out, 10)
+    assert rec.tmp != partial and partial.is_file()
+    rec.discard()
+
+
+@pytest.mark.parametrize("args, msg", [(["--fall-k", "0"], "argument --fall-k: must be >= 1, got 0"),
+                                       (["--fall-threshold", "1.5"], "argument --fall-threshold: must be between 0 and 1"),
+                                       (["--fall-m", "-2"], "argument --fall-m: must be >= 1"),
+                                       (["--stall-timeout", "0"], "argument --stall-timeout: must be > 0"),
+                                       (["--hea"], "unrecognized arguments: --hea — did you mean '--headless'?")])
+def test_out_of_range_and_abbreviated_options_are_refused(args, msg, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--ckpt", "x.ckpt", *args])
+    assert e.value.code == 2 and f"action-rec live: error: {msg}" in capsys.readouterr().err
+
+
+def test_a_symlink_loop_source_is_not_called_missing(tmp_path):
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    with pytest.raises(SourceError, match=r"loop.mp4: symlink loop \(too many levels of symbolic links\)$"):
+        open_source(str(tmp_path / "loop.mp4"))

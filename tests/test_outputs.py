@@ -113,3 +113,41 @@ def test_absorb_parts_without_duplicates(tmp_path):
     assert [r["path"] for r in rows(tmp_path / "l.csv")] == ["a", "b", "c"]
     assert len((tmp_path / "l.jsonl").read_text().splitlines()) == 6
     assert main.leftover_parts() == [] and sorted(p.name for p in tmp_path.iterdir()) == ["l.csv", "l.jsonl"]
+
+
+def test_rows_and_windows_written_twice_are_repaired_on_resume(tmp_path):
+    """What two runs appending to one output at once left behind (before the lock): every row and window
+    twice, interleaved. The next start keeps one of each, says so, and skips the videos as done."""
+    out, tl = tmp_path / "l.csv", tmp_path / "l.jsonl"
+    o = Outputs(out, NAMES, tl)
+    o.plan([job("a"), job("b")])
+    for p in ("a", "b"):
+        o.append(result(p, windows=3))
+    o.close()
+    head, *body = out.read_text().splitlines(keepends=True)
+    out.write_text(head + "".join(x for line in body for x in (line, line)))
+    lines = tl.read_text().splitlines(keepends=True)
+    tl.write_text("".join(lines[:4] + lines + lines[4:]))
+    assert len(rows(out)) == 4 and len(tl.read_text().splitlines()) == 12
+    o = Outputs(out, NAMES, tl)
+    todo, done = o.plan([job("a"), job("b")])
+    o.close()
+    assert todo == [] and [j.path for j in done] == ["a", "b"]
+    assert [r["path"] for r in rows(out)] == ["a", "b"]
+    keys = [(d["path"], d["start_s"]) for d in map(json.loads, tl.read_text().splitlines())]
+    assert len(keys) == len(set(keys)) == 6
+    assert any("2 duplicate row" in n for n in o.notes) and any("6 duplicate window" in n for n in o.notes)
+    # a video whose timeline does not match its row (a window missing) is labelled again, not trusted
+    tl.write_text("".join(tl.read_text().splitlines(keepends=True)[1:]))
+    todo, _ = Outputs(out, NAMES, tl).plan([job("a"), job("b")])
+    assert [j.path for j in todo] == ["a"]
+
+
+def test_temp_files_of_a_killed_rewrite_are_removed(tmp_path):
+    out, tl = tmp_path / "l.csv", tmp_path / "l.jsonl"
+    stale = [tmp_path / ".l.csv.q_ubuvge.csv", tmp_path / ".l.jsonl.a1b2c3d4.jsonl"]
+    keep = [tmp_path / ".other.csv.q_ubuvge.csv", tmp_path / "l.csv.bak", tmp_path / ".l.csv.lock"]
+    for p in stale + keep:
+        p.write_text("x\n")
+    Outputs(out, NAMES, tl).plan([job("a")])
+    assert not any(p.exists() for p in stale) and all(p.exists() for p in keep)

@@ -56,3 +56,21 @@ def test_truncated_video_yields_what_decodes_or_a_clear_error(tmp_path, make_vid
         assert len(frames) < 32
     except VideoReadError as e:
         assert "cut.mp4" in str(e)
+
+
+def test_a_symlink_loop_or_a_broken_link_is_not_called_missing(tmp_path):
+    (tmp_path / "loop.mp4").symlink_to("loop.mp4")
+    (tmp_path / "dangling.mp4").symlink_to("nowhere.mp4")
+    with pytest.raises(VideoReadError, match=r"loop.mp4: symlink loop \(too many levels of symbolic links\)"):
+        next(iter_sampled(tmp_path / "loop.mp4", 8))
+    with pytest.raises(VideoReadError, match=r"dangling.mp4: broken symlink \(to nowhere.mp4"):
+        probe(tmp_path / "dangling.mp4")
+
+
+def test_clip_duration_is_the_containers_then_the_samples(tmp_path, make_video):
+    from action_rec.video import VideoInfo, clip_duration_s
+
+    info = probe(make_video(tmp_path / "v.mp4", n_frames=51, fps=8.0))
+    assert clip_duration_s(info, 26, 4.0) == pytest.approx(6.375)  # not 26 / 4 = 6.5
+    assert clip_duration_s(VideoInfo("x", 0.0, 0, 1, 1), 26, 4.0) == 6.5  # a container that does not say
+    assert clip_duration_s(None, 26, 4.0) == 6.5
