@@ -136,7 +136,7 @@ class ActionClassifier(L.LightningModule):
         has_fall = self.hparams.fall_class in self.class_names and bool(probs)
         target = self.hparams.target_false_alerts_per_hour
         if stage == "val" and has_fall and target is not None:
-            point = choose(sweep(self._fall_clips(probs)), target)
+            point = choose(sweep(self._fall_clips(probs)), target, prefer_k=self.hparams.fall_k)
             if point is not None:
                 self.apply_operating_point({**point.as_dict(), "target_false_alerts_per_hour": float(target),
                                             "chosen_on": "validation", "epoch": int(self.current_epoch)})

@@ -6,8 +6,9 @@ windows), so instead of a hand-set 0.5 / 2 the rule is swept over a grid on the 
 that catches the most validation falls while raising at most `target` false alerts per hour of non-fall video is
 kept, in the checkpoint, for test, label, live and evaluate alike.
 
-Ties are common on small validation sets (many points catch every fall with no alarm): among them the smallest k
-(the fastest alert) wins, then the middle of the tied thresholds, which leaves a margin on both sides.
+Ties are common on small validation sets (many points catch every fall with no alarm): among them the k closest to
+the configured fall_k wins (the rule only moves where validation says it must; a smaller k breaks the tie), then
+the middle of the tied thresholds, which leaves a margin on both sides.
 """
 
 from __future__ import annotations
@@ -60,9 +61,10 @@ def sweep(clips: Sequence[Clip], thresholds: Sequence[float] = THRESHOLDS, ks: S
     return [score(clips, t, k) for k in ks for t in thresholds]
 
 
-def choose(points: Sequence[Point], target: float) -> Point | None:
+def choose(points: Sequence[Point], target: float, prefer_k: int = 2) -> Point | None:
     """The point with the highest recall among those within `target` false alerts per hour (the fewest false
-    alerts when none is), then the smallest k, then the middle of the tied thresholds; None without fall clips."""
+    alerts when none is), then the k closest to `prefer_k`, then the middle of the tied thresholds; None without
+    fall clips."""
     scored = [p for p in points if p.recall is not None]
     if not scored:
         return None
@@ -72,6 +74,6 @@ def choose(points: Sequence[Point], target: float) -> Point | None:
     pool = [p for p in pool if p.recall == best]
     fewest = min(p.false_alerts_per_hour or 0.0 for p in pool)
     pool = [p for p in pool if (p.false_alerts_per_hour or 0.0) == fewest]
-    k = min(p.k for p in pool)
+    k = min({p.k for p in pool}, key=lambda k: (abs(k - prefer_k), k))
     tied = sorted((p for p in pool if p.k == k), key=lambda p: p.threshold)
     return tied[len(tied) // 2]

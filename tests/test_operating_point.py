@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from action_rec.operating_point import Clip, choose, score, sweep
+from action_rec.operating_point import THRESHOLDS, Clip, choose, score, sweep
 
 
 def _clips():
@@ -34,6 +34,10 @@ def test_choose_takes_the_most_recall_within_the_false_alert_target():
     loose = choose(pts, target=10.0)  # one alert per 10 minutes is within 10/h: both falls
     assert loose.recall == 1.0 and loose.false_alerts_per_hour <= 10.0
     assert loose.k == 2 and loose.threshold < 0.57  # k=1 would add the lone 0.9 window's alert (12/h)
+    # with every point tied (separable clips), the configured k wins; then the middle threshold
+    easy = [Clip(np.array([0.1, 0.99, 0.99, 0.99, 0.99]), 3.0, True), Clip(np.full(20, 0.05), 600.0, False)]
+    assert choose(sweep(easy), 10.0, prefer_k=2).k == 2 and choose(sweep(easy), 10.0, prefer_k=3).k == 3
+    assert choose(sweep(easy), 10.0).threshold == THRESHOLDS[len(THRESHOLDS) // 2]
     # among tied points the middle threshold: a margin both ways
     tied = [p for p in pts if p.k == loose.k and p.recall == 1.0 and p.false_alerts == loose.false_alerts]
     assert loose.threshold == sorted(p.threshold for p in tied)[len(tied) // 2]
