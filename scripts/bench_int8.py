@@ -25,11 +25,15 @@ REALTRAIN = Path(__file__).resolve().parents[2] / "shared" / "realtrain" / "MANI
 
 
 def cpu_flags() -> str:
+    """The SIMD features this process sees (numpy asks CPUID at run time, so an emulated CPU reports its own;
+    /proc/cpuinfo would show the host's)."""
     try:
-        flags = set(Path("/proc/cpuinfo").read_text().split())
-    except OSError:
-        return "unknown"
-    return " ".join(f for f in ("avx2", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "amx_int8") if f in flags)
+        from numpy._core._multiarray_umath import __cpu_features__ as seen
+    except ImportError:  # numpy < 2
+        from numpy.core._multiarray_umath import __cpu_features__ as seen
+    names = {"AVX2": "avx2", "AVX512F": "avx512f", "AVX512BW": "avx512bw", "AVX512VNNI": "avx512_vnni",
+             "AVX_VNNI": "avx_vnni"}
+    return " ".join(flag for key, flag in names.items() if seen.get(key))
 
 
 def frames(manifest: Path, per_clip: int) -> list[np.ndarray]:
