@@ -193,7 +193,7 @@ def cmd_evaluate(argv: list[str]) -> int:
           f"{n['known_class']} of the checkpoint's classes, {n['unknown_class']} of others"
           + (f"; {n['duplicates_dropped']} listed again, counted once" if n["duplicates_dropped"] else ""))
     print(f"accuracy {fmt(r['accuracy'])}   macro-F1 {fmt(r['macro_f1'])}   fall sensitivity "
-          f"{fmt(fall.get('sensitivity'))}   specificity {fmt(fall.get('specificity'))}   "
+          f"{fmt(fall.get('sensitivity'))} (alerted {fmt(fall.get('alert_recall'))})   specificity {fmt(fall.get('specificity'))}   "
           f"false alerts/h {fmt(fall.get('false_alerts_per_hour'), 1)}")
     for u in r["unreadable"]:
         print(f"  unreadable: {u['path']}: {u['reason'].removeprefix(u['path'] + ': ')}")

@@ -154,11 +154,13 @@ def fall_metrics(rows: list[dict], fall_class: str, class_names: list[str]) -> d
     fall = [r for r in rows if r["true"] == fall_class]
     other = [r for r in rows if r["true"] != fall_class]
     detected = sum(r["predicted"] == fall_class for r in fall)
+    alerted = sum(bool(r["fall_events"]) for r in fall)  # what live mode would have alarmed on
     false_pos = sum(r["predicted"] == fall_class for r in other)
     alerts = sum(len(r["fall_events"]) for r in other)
     seconds = sum(r["duration_s"] for r in other)
     return {"fall_class": fall_class, "fall_clips": len(fall), "detected": detected,
             "sensitivity": detected / len(fall) if fall else None,
+            "alerted": alerted, "alert_recall": alerted / len(fall) if fall else None,
             "non_fall_clips": len(other), "false_positive_clips": false_pos,
             "specificity": (len(other) - false_pos) / len(other) if other else None,
             "false_alerts": alerts, "non_fall_hours": seconds / 3600,

@@ -76,7 +76,7 @@ def operating_curve(points: list[dict], chosen: dict, path, title: str = "") -> 
         ax.plot([chosen["false_alerts_per_hour"] or 0.0], [chosen["recall"]], "r*", ms=14,
                 label=f"checkpoint: threshold {chosen['threshold']:.2f}, k {chosen['k']}")
     ax.set_xlabel("false fall alerts per hour of non-fall video")
-    ax.set_ylabel("fall recall (clips)")
+    ax.set_ylabel("fall clips with an alert (recall)")
     ax.set_ylim(-0.02, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")

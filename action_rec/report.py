@@ -81,7 +81,9 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
         out.append(f"The checkpoint has no `{rule['fall_class']}` class: no fall metrics.")
     else:
         out += [f"- sensitivity: {fall['detected']} of {fall['fall_clips']} `{fall['fall_class']}` clips "
-                f"labelled `{fall['fall_class']}` ({fmt(fall['sensitivity'])})",
+                f"labelled `{fall['fall_class']}` ({fmt(fall['sensitivity'])}); {fall.get('alerted', 0)} of them "
+                f"with a fall alert, i.e. a fall event of the rule ({fmt(fall.get('alert_recall'))}: the clip label "
+                "also falls back to the highest mean probability, an alert does not)",
                 f"- specificity: {fall['non_fall_clips'] - fall['false_positive_clips']} of "
                 f"{fall['non_fall_clips']} other clips (unknown classes included) not labelled "
                 f"`{fall['fall_class']}` ({fmt(fall['specificity'])})",

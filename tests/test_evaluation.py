@@ -99,6 +99,7 @@ def test_metrics_equal_hand_computed(setup, tmp_path):
 
     fall = r["fall"]
     assert (fall["fall_clips"], fall["detected"], fall["sensitivity"]) == (2, 1, 0.5)
+    assert (fall["alerted"], fall["alert_recall"]) == (1, 0.5)  # f0's two fall windows make an event
     # non-fall clips: 3 running, 2 walking, 2 other; o1 is labelled falling
     assert (fall["non_fall_clips"], fall["false_positive_clips"]) == (7, 1)
     assert fall["specificity"] == pytest.approx(6 / 7)
