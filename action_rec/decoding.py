@@ -56,19 +56,23 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
                threads: int = 0) -> Iterator[tuple]:
     """Messages for one video (see the module docstring). Never raises for a bad file."""
 
+    # person features (backbone.fits_frames False) need whole frames in order: one embedder per video
+    embedder = None if backbone is None else backbone.video_embedder()
+
     def message(frames, times):
         # a stream that changes size midway gives frames of two shapes: a list then, not one array
         batch = np.stack(frames) if len({f.shape for f in frames}) == 1 else frames
-        if backbone is None:
+        if embedder is None:
             return "frames", vid, batch, np.asarray(times)
-        return "features", vid, backbone.embed(batch), np.asarray(times)
+        return "features", vid, embedder.embed(batch), np.asarray(times)
 
     try:
         if os.path.isfile(path) and not os.access(path, os.R_OK):
             raise VideoReadError(f"{path}: permission denied")
         info = probe(path)
         frames, times, n = [], [], 0
-        for t, f in iter_fitted(path, fps, preprocess, threads):
+        fitted = backbone is None or backbone.fits_frames
+        for t, f in iter_fitted(path, fps, preprocess, threads) if fitted else iter_sampled(path, fps, threads):
             frames.append(f)
             times.append(t)
             n += 1
@@ -216,16 +220,17 @@ class ProcessDecoders:
 
 
 class ThreadDecoder:
-    """workers=0: decode in a background thread of this process (OpenCV releases the GIL)."""
+    """workers=0: decode in a background thread of this process (OpenCV releases the GIL); given a `backbone`
+    (person features: they follow each video in order), the thread embeds too."""
 
-    def __init__(self, jobs, fps: float, preprocess, chunk: int = 16):
+    def __init__(self, jobs, fps: float, preprocess, chunk: int = 16, backbone=None):
         self._q: queue.Queue = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._left = len(jobs)
 
         def work():
             for vid, path in jobs:
-                for msg in decode_job(vid, path, fps, preprocess, chunk):
+                for msg in decode_job(vid, path, fps, preprocess, chunk, backbone):
                     while not self._stop.is_set():
                         try:
                             self._q.put(msg, timeout=0.1)
@@ -257,6 +262,8 @@ class ThreadDecoder:
 
 
 def decoders(jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None):
-    """workers > 0: decoder processes (that also embed, given a `backbone`); 0: a thread, frames only."""
-    return (ProcessDecoders(jobs, fps, preprocess, workers, chunk, backbone) if workers > 0
-            else ThreadDecoder(jobs, fps, preprocess, chunk))
+    """workers > 0: decoder processes (that also embed, given a `backbone`); 0: a thread, frames only (except for
+    person features, which only a per-video embedder can compute)."""
+    if workers > 0:
+        return ProcessDecoders(jobs, fps, preprocess, workers, chunk, backbone)
+    return ThreadDecoder(jobs, fps, preprocess, chunk, None if backbone is None or backbone.fits_frames else backbone)

@@ -153,15 +153,18 @@ def extract_video(backbone, video, fps: float, batch_size: int | None = None,
     a background thread decodes the next ones. batch_size=None: the backbone's own best batch size
     (small batches keep activations in the CPU's cache: 3x faster than 32 at 224 px here)."""
     kw = {} if batch_size is None else {"batch_size": batch_size}
+    embedder = backbone.video_embedder()  # person features carry a tracker from frame to frame
+    if not backbone.fits_frames:
+        kw = {}
     feats, times, frames = [], [], []
     for t, frame in prefetch(iter_sampled(video, fps), size=2 * chunk):
         frames.append(frame)
         times.append(t)
         if len(frames) == chunk:
-            feats.append(backbone.embed(frames, **kw))
+            feats.append(embedder.embed(frames, **kw))
             frames = []
     if frames:
-        feats.append(backbone.embed(frames, **kw))
+        feats.append(embedder.embed(frames, **kw))
     return np.concatenate(feats), np.asarray(times)
 
 

@@ -16,13 +16,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backbones import build_backbone
+from .backbones import FALL_DETECTION, build_backbone
 from .classifier import FORMAT_VERSION, ActionClassifier
 from .data import take, window_starts
 from .decision import FallRule, decide
 from .errors import UsageError
 from .features import extract_video
 from .onnx_runtime import QUANT_VERSION
+from .person import VERSION as PERSON_VERSION
+from .person import build_features
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,17 @@ class Predictor:
                                        image_size=ident["preprocess"]["size"], device=device,
                                        precision=ident.get("precision", "fp32"),
                                        resize=ident["preprocess"].get("resize", "letterbox"))
+        if ident.get("features", "frame") != "frame":
+            det = ident["detector"]
+            if det.get("version") != PERSON_VERSION:
+                raise CheckpointError(f"{ckpt}: trained on person features of version {det.get('version')}, but this "
+                                      f"action_rec computes version {PERSON_VERSION}; retrain it with the same config "
+                                      "(`action-rec fit --config ...`)")
+            self.backbone = build_features(self.backbone, ident["features"], spec.get("detector_arg", FALL_DETECTION),
+                                           det["image_size"], spec.get("tracker_arg", det["tracker"]))
+            if self.backbone.detector.weights_id != det["weights"]:
+                log.warning("person detector weights differ from training (%s vs %s): predictions may be off",
+                            self.backbone.detector.weights_id, det["weights"])
         self.model.to(device)  # after the backbone: its errors (e.g. an int8 backbone asked for a GPU) come first
         got = self.backbone.identity()
         if got["feature_dim"] != ident["feature_dim"]:

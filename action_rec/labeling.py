@@ -200,9 +200,10 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     pending: list[tuple[int, int, np.ndarray]] = []  # (vid, chunk index, frames) not yet embedded
     # On a CPU each worker process runs decode -> backbone itself (see decoding.py); on a GPU workers
     # only decode and this process batches their frames into the one device.
-    cpu = next(pred.backbone.parameters()).device.type == "cpu"
+    # Person features follow each video in order (a tracker): always computed where the video is decoded.
+    own = next(pred.backbone.parameters()).device.type == "cpu" or not pred.backbone.fits_frames
     src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, pred.backbone.preprocess,
-                   workers, chunk, backbone=pred.backbone.worker_embedder(threads=1) if cpu else None)
+                   workers, chunk, backbone=pred.backbone.worker_embedder(threads=1) if own else None)
 
     def flush():
         out = pred.backbone.embed(join_frames([f for _, _, f in pending]), **kw)

@@ -161,6 +161,11 @@ class OnnxEmbedder:
     def __init__(self, net: OnnxNet, preprocess, feature_dim: int, batch_size: int = 4):
         self.net, self.preprocess, self.feature_dim, self.batch_size = net, preprocess, feature_dim, batch_size
 
+    fits_frames = True
+
+    def video_embedder(self) -> OnnxEmbedder:
+        return self
+
     def embed(self, frames) -> np.ndarray:
         out = np.empty((len(frames), self.feature_dim), dtype=np.float32)
         for idx, chunk in self.preprocess.chunks(frames, self.batch_size):

@@ -146,6 +146,7 @@ class LiveModel:
         with self._lock:
             event = self._close_alert("reset") if self.alert is not None else None
             self.clf.reset()
+            self._embedder = self.backbone.video_embedder()  # person features: a new tracker
             self.alert = FallAlert(self.rule)
             self._starts: deque[float] = deque(maxlen=self.rule.k + self.rule.m + 2)
             self.base = self.samples  # sample index of the classifier's frame 0
@@ -165,7 +166,7 @@ class LiveModel:
         if repeat <= 0:
             return []
         t0 = time.perf_counter()
-        feat = self.backbone.embed([frame_rgb])[0]
+        feat = self._embedder.embed([frame_rgb])[0]
         t1 = time.perf_counter()
         with self._lock:
             results = self.clf.push(feat, repeat)

@@ -29,7 +29,9 @@ def test_bench_label_prints_both_designs_and_the_ceiling(tmp_path):
                       out)
     assert bound, out
     dec, emb, ceiling, cores = float(bound[1]), float(bound[2]), int(bound[3]), int(bound[4])
-    assert dec > 0 and emb > 0 and abs(ceiling - cores * 1000 / (dec + emb)) <= 1
+    # dec and emb are printed to 0.1 ms and the ceiling to 1x: allow for both roundings
+    assert dec > 0 and emb > 0
+    assert cores * 1000 / (dec + emb + 0.1) - 0.5 <= ceiling <= cores * 1000 / max(dec + emb - 0.1, 0.01) + 0.5
     assert len(list((tmp_path / "videos").glob("*.mp4"))) == 2
 
 
