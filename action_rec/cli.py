@@ -20,7 +20,7 @@ from .errors import UsageError
 USAGE = """usage: action-rec COMMAND [options]
 
 Commands:
-  synth       render the built-in synthetic walking/running/falling dataset
+  synth       render the built-in synthetic walking/running/falling (and optional `other`) dataset
   extract     extract backbone features of a config's dataset into the cache (fit does this too)
   fit         train (LightningCLI): action-rec fit --config configs/quickstart.yaml
   validate    score a checkpoint on the validation split (--config ... --ckpt_path ...)
@@ -105,21 +105,29 @@ def check_config(path: str) -> None:
 
 def cmd_synth(argv: list[str]) -> int:
     ap = parser(prog="action-rec synth", description=(
-        "Render procedurally animated videos of a person walking, running and falling into "
-        "OUT/{train,val,test}/<class>/*.mp4. Deterministic for a seed; existing clips are kept."))
+        "Render procedurally animated videos of a person walking, running and falling (and, with "
+        "--classes ...,other, the non-falls a fall alarm must ignore) into OUT/{train,val,test}/<class>/*.mp4. "
+        "Deterministic for a seed; existing clips are kept."))
     ap.add_argument("--out", default="data/synth", help="output folder (default: %(default)s)")
     ap.add_argument("--train", type=int_at_least(0), default=60, help="clips per class in train (%(default)s)")
     ap.add_argument("--val", type=int_at_least(0), default=15, help="clips per class in val (%(default)s)")
     ap.add_argument("--test", type=int_at_least(0), default=30, help="clips per class in test (%(default)s)")
     ap.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     ap.add_argument("--workers", type=int_at_least(1), default=os.cpu_count() or 1)
+    ap.add_argument("--classes", default="walking,running,falling",
+                    help="comma-separated classes to render, of walking, running, falling, other (standing still, "
+                         "sitting/lying down on purpose, picking up, leaving the view, empty scenes, sprints) "
+                         "(default: %(default)s)")
     a = ap.parse_args(argv)
+    from .synth import check_classes
+
+    classes = check_classes(a.classes.split(","))
     from .pathcheck import check_folder_target
 
     check_folder_target(a.out, "--out")
     from .synth import synthesize
 
-    counts = synthesize(a.out, a.train, a.val, a.test, seed=a.seed, workers=a.workers)
+    counts = synthesize(a.out, a.train, a.val, a.test, seed=a.seed, workers=a.workers, classes=classes)
     print(f"synthetic dataset in {a.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 

@@ -1,5 +1,8 @@
 """Built-in procedurally rendered dataset: a person walking, running or falling, as mp4 clips.
 
+An optional fourth class, `other` (see `synth_actions`), holds what a fall alarm must ignore: standing
+still, sitting or lying down on purpose, picking something up, leaving the view, empty scenes, sprints.
+
 Each clip is one person (see `synth_body`) placed in a 3D world and filmed by a pinhole camera, so
 distance, oblique headings, approaching/receding and lying bodies are foreshortened consistently.
 Everything a real camera varies is randomised per clip from its seed: background (rooms with
@@ -27,9 +30,13 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from action_rec.errors import UsageError
+from action_rec.synth_actions import NB, OTHER_ACTIONS, OtherMotion, other_action
+from action_rec.synth_props import draw_props
 from action_rec.synth_body import P, Motion, Shape, _circles_hull, draw_body, random_look
 
-CLASSES = ("walking", "running", "falling")
+CLASSES = ("walking", "running", "falling")  # the default dataset
+ALL_CLASSES = CLASSES + ("other",)  # appended: the seeds of the first three stay what they were
 SPLITS = ("train", "val", "test")
 FPS_CHOICES = (10, 12, 15, 18, 24, 25, 30)
 SIZES = ((320, 240), (426, 240), (480, 360), (400, 300), (480, 270), (360, 480), (240, 320), (270, 480))
@@ -40,6 +47,8 @@ TAU = 2 * math.pi
 # ------------------------------------------------------------------------------------------ camera
 # Framing rules every clip obeys (checked on the exact projection that is rendered, see _frame_check):
 VIS_STATIC = 0.92  # a static camera may see a walker/runner enter or leave at the very start/end
+VIS_LEAVE = 0.3  # `other` walking out of the view and back: in view for at least this part of the clip
+GONE_LEAVE = 0.08  # ... and wholly out of it for at least this part
 SIZE_RANGE = (0.27, 0.87)  # standing height / frame height while the person is in view
 SIZE_NEVER = 0.25  # no frame of a clip shows the person smaller than this
 # Side and oblique views only (0 = side-on): nearer the camera axis a small walker and runner differ
@@ -48,6 +57,9 @@ SIZE_NEVER = 0.25  # no frame of a clip shows the person smaller than this
 STATIC_HEADING = 60.0
 MIN_STATIC_S = 2.2  # a static shot of someone crossing the view may be cut this short (>= one 2 s window)
 ATTEMPTS = 40
+# `other` mostly stays in place, so nothing caps its size as a path or a lying body caps the others':
+# drawn a little smaller, its median size matches theirs and size does not give the class away
+OTHER_SIZE = 0.8
 ZOOM_STATIC = 0.5  # odds of a long lens on a static camera (any class): far-away walkers stay in view
 
 
@@ -151,8 +163,14 @@ def _plan_camera(rng, action, motion, W, H, times):
     """
     u = rng.uniform
     ground = np.stack([motion.points(t) for t in times])  # (n, points, 3) in the ground frame
+    # what a static camera must hold: "falling"/"event" every frame whole, "walk" a path crossing the
+    # view, "leave" someone walking out of it and back in (see synth_actions.OtherMotion.framing)
+    kind = "walk" if action in ("walking", "running") else action if action == "falling" else \
+        {"path": "walk", "track": "event"}.get(motion.framing, motion.framing)
     if action == "falling":
         mode = "track" if motion.walk_pre and rng.random() < 0.65 else "static"
+    elif action == "other":
+        mode = "track" if motion.framing == "track" else "static"
     else:
         r = rng.random()
         mode = "track" if r < 0.35 else "treadmill" if r < 0.47 else "static"
@@ -171,7 +189,7 @@ def _plan_camera(rng, action, motion, W, H, times):
             shake[:, k] = a * (np.sin(TAU * fr[0] * times + ph[0]) + 0.5 * np.sin(TAU * fr[1] * times + ph[1]))
     cam, tries, static_failed = None, 0, False
     jitter = np.abs(shake[:, 0]).max() + (wander[0] if wander else 0.0)
-    if mode == "static" and action != "falling":
+    if mode == "static" and kind == "walk":
         for tries in range(1, ATTEMPTS + 1):
             cam = _static_walk(rng, motion, ground, W, H, times, tries - 1, jitter)
             cam = cam and _finish(cam, rng, motion, ground, times, wander, shake, back, W, H)
@@ -181,14 +199,14 @@ def _plan_camera(rng, action, motion, W, H, times):
             mode, static_failed = "track", True
     for attempt in range(ATTEMPTS if cam is None else 0):
         tries += 1
-        cam = _finish(_place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, motion.radii, jitter), rng,
+        cam = _finish(_place(rng, kind, mode, dolly_shot, ground, W, H, times, attempt, motion.radii, jitter), rng,
                       motion, ground, times, wander, shake, back, W, H)
         if cam is not None:
             break
     if cam is None:  # last resort: steady camera, person centred and sized to fit, a few headings
-        mode = "static" if action == "falling" and mode == "static" else "track"
+        mode = "static" if kind != "walk" and mode == "static" else "track"
         for k, psi in enumerate((0, 30, 60, 75, 85, -30, -60, -75, -85)):
-            cam = _finish(_place(rng, action, mode, True, ground, W, H, times, -1, motion.radii, jitter,
+            cam = _finish(_place(rng, kind, mode, True, ground, W, H, times, -1, motion.radii, jitter,
                                  math.radians(psi)), rng, motion, ground, times, None, np.zeros_like(shake), back, W,
                           H, strict=k < 8)
             if cam is not None:
@@ -258,8 +276,10 @@ def _static_walk(rng, motion, ground, W, H, times, attempt, jitter):
     return dict(f=f, c=u(0.45, 1.5), X=X, Z=Z, heading=(h, lat), n=cut, vis=VIS_STATIC, psi=psi)
 
 
-def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, jitter, psi_last=0.0):
-    """Tracking shots, treadmill and falls: a person-centred framing at a random size and heading.
+def _place(rng, kind, mode, dolly_shot, ground, W, H, times, attempt, radii, jitter, psi_last=0.0):
+    """Tracking shots, treadmill, falls and `other`: a person-centred framing at a random size and heading.
+
+    kind: see _plan_camera ("leave": framed on where the person starts, near the side they leave by).
 
     The size is capped so the widest pose fits across the frame; a tracking shot keeps the person
     at a screen position that drifts slowly (within what the frame leaves to spare).
@@ -270,7 +290,7 @@ def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, j
     n = len(times)
     fallback = attempt < 0
     f = _lens(rng, W, H, ZOOM_STATIC if mode != "track" else 0.3)
-    s = _person_size(rng)
+    s = _person_size(rng) * (OTHER_SIZE if kind in ("event", "leave") else 1.0)
     psi = _heading(rng, STATIC_HEADING if mode == "static" else 50.0)
     sgn = rng.choice([-1.0, 1.0])
     if fallback:
@@ -279,7 +299,7 @@ def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, j
     h, lat = _axes(psi, sgn)
     pel = ground[:, P["pelvis"]]
     mx = 4 + 0.02 * W + jitter
-    if action == "falling" and mode == "static":  # frame the whole event: start, fall and lying body
+    if kind in ("falling", "event") and mode == "static":  # frame the whole event: start, fall and lying body
         i_ref = n - 1
         flat = ground.reshape(-1, 3)
         lo, hi = flat[:, [0, 2]].min(0), flat[:, [0, 2]].max(0)
@@ -289,6 +309,7 @@ def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, j
         dz = (flat[:, 0] - anchor[0]) * h[1] + (flat[:, 2] - anchor[1]) * lat[1]
     else:
         i_ref = int(u(0.25, 0.75) * (n - 1)) if mode == "track" else int(u(0.3, 0.7) * (n - 1))
+        i_ref = 0 if kind == "leave" else i_ref
         anchor = pel[i_ref, [0, 2]]
         rel = ground - pel[:, None]
         bw = float(np.max(np.abs(rel[..., 0] * h[0] + rel[..., 2] * lat[0]) + radii[None]))
@@ -304,6 +325,8 @@ def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, j
     f = min(max(f, 1.05 * max(near, far) * s * H), (max(W, H) / 2) / math.tan(math.radians(3)))
     slack = max(W / 2 - mx - bw * s * H, 0.0)  # how far off-centre the person may be (px)
     screen = W / 2 + slack * u(-0.9, 0.9, 2) * (0.0 if fallback else 1.0)  # at the start and the end
+    if kind == "leave":  # start on the side they walk out by, so that they leave soon enough
+        screen[0] = W / 2 + math.copysign(abs(screen[0] - W / 2), h[0])
     if mode == "track":  # drifts by at most 0.3 W over the clip
         screen[1] = np.clip(screen[1], screen[0] - 0.3 * W, screen[0] + 0.3 * W)
         screen = screen[0] + (screen[1] - screen[0]) * times / (times[-1] + 1e-6)
@@ -312,6 +335,8 @@ def _place(rng, action, mode, dolly_shot, ground, W, H, times, attempt, radii, j
     z_ref = f / (s * H)
     X, Z = _to_camera(ground, h, lat, anchor, (screen[i_ref] - W / 2) * z_ref / f, z_ref)
     cam = dict(f=f, c=u(0.45, 1.5), X=X, Z=Z, heading=(h, lat), n=n, vis=1.0, psi=psi)
+    if kind == "leave" and mode == "static":
+        cam.update(vis=VIS_LEAVE, leave=True)
     if mode == "track":  # follow the person; the background scrolls
         Xp, Zp = X[:, P["pelvis"]], Z[:, P["pelvis"]]
         if dolly_shot:  # dolly/tracking vehicle: the camera travels along (size stays put)
@@ -360,6 +385,9 @@ def _finish(cam, rng, motion, ground, times, wander, shake, back, W, H, strict=T
     us, vs, rads, box, inside, size = _frame_check(cam, motion.radii)
     ok = inside.mean() >= cam["vis"] and size.min() >= SIZE_NEVER and inside.any() and \
         SIZE_RANGE[0] - 0.01 <= size[inside].min() and size[inside].max() <= SIZE_RANGE[1] + 0.03
+    if cam.get("leave"):  # really gone for a while (in one stretch: the turn is unseen), back in view at the end
+        gone = np.flatnonzero((box[:, 0] >= W) | (box[:, 2] <= 0))
+        ok = ok and len(gone) >= GONE_LEAVE * n and gone[-1] - gone[0] + 1 == len(gone) and inside[0] and inside[-1]
     if strict and not ok:
         return None
     cam.update(us=us, vs=vs, rads=rads, box=box, inside=inside, size=size, frac=float(np.median(size)))
@@ -676,13 +704,18 @@ class ClipPlan(NamedTuple):
 
 
 def plan_clip(action: str, seed: int) -> ClipPlan:
-    if action not in CLASSES:
-        raise ValueError(f"unknown action {action!r}; valid actions are {', '.join(CLASSES)}")
+    """What `seed` renders; for "other", synth_actions.other_action(seed) says which sub-action."""
+    if action not in ALL_CLASSES:
+        raise ValueError(f"unknown action {action!r}; valid actions are {', '.join(ALL_CLASSES)}")
     rng = np.random.default_rng(seed)
     fps = float(rng.choice(FPS_CHOICES))
     size = SIZES[rng.integers(len(SIZES))]
     duration = rng.uniform(3.0, 5.0)
-    motion = Motion(action, rng, Shape.random(rng), duration)
+    if action == "other":
+        motion = OtherMotion(other_action(seed), rng, Shape.random(rng), duration)
+        duration = motion.duration
+    else:
+        motion = Motion(action, rng, Shape.random(rng), duration)
     if action == "falling":  # short pre-fall, then >= 1.5 s lying: every 2 s window shows fall or lying
         duration = min(5.0, max(duration, motion.t0 + motion.tf + rng.uniform(1.6, 2.2)))
     times = np.arange(int(round(duration * fps))) / fps
@@ -716,6 +749,9 @@ def render_clip(action: str, seed: int) -> tuple[list[np.ndarray], float]:
     light = np.array([u(-0.8, 0.8), -1.0])
     light /= np.linalg.norm(light)
     occ = _occluder(rng, action, cam, us, vs, lut)
+    props = getattr(motion, "props", ())
+    prop_colors = [_tone(_color(rng, 40, 230, (0, 110)), lut) for _ in props]
+    visible = getattr(motion, "visible", True)  # False: an empty scene, framed as if someone stood there
     frames = []
     for i, t in enumerate(times):
         x0 = off[i] - off.min() + MARGIN
@@ -731,11 +767,14 @@ def render_clip(action: str, seed: int) -> tuple[list[np.ndarray], float]:
         box = (int(np.clip(uv[:, 0].min() - pad, 0, W)), int(np.clip(uv[:, 1].min() - pad, 0, H)),
                int(np.clip(uv[:, 0].max() + pad, 0, W)), int(np.clip(uv[:, 1].max() + pad, 0, H)))
         if box[2] - box[0] > 1 and box[3] - box[1] > 1:
-            if shadow is not None:
+            if shadow is not None and visible:
                 _shadow(img, cam, i, cam["shift"][i], dy[i], rads[i], shadow)
-            blur = fx["exposure"] and i > 0
+            if props:
+                draw_props(img, uv, cam["Z"][i], prop_colors)
+            blur = fx["exposure"] and i > 0 and visible
             before = img[box[1]:box[3], box[0]:box[2]].astype(np.float32) if blur else None
-            draw_body(img, uv, rads[i], cam["Z"][i], look, light)
+            if visible:
+                draw_body(img, uv[:NB], rads[i][:NB], cam["Z"][i][:NB], look, light)
             if blur:
                 vel = (uv[P["pelvis"]] - np.array([us[i - 1][P["pelvis"]], vs[i - 1][P["pelvis"]]])) * fx["exposure"]
                 _motion_blur(img, before, box, vel)
@@ -794,7 +833,8 @@ def _occluder(rng, action, cam, us, vs, lut):
     j = len(us) // 2
     x = us[j, P["pelvis"]] + cam["off"][j] + rng.uniform(-0.3, 0.3) * W  # fixed in the scene, scrolls with a pan
     person = cam["frac"] * H
-    kind = "pole" if action == "falling" else rng.choice(["pole", "desk", "box"])
+    # a desk/box in front hides the feet of someone upright; it would hide all of someone down low
+    kind = "pole" if action in ("falling", "other") else rng.choice(["pole", "desk", "box"])
     if kind == "pole":
         w = person * rng.uniform(0.04, 0.12)
         bottom = H if rng.random() < 0.5 else int(vs.max() + rng.uniform(0.05, 0.2) * H)
@@ -846,9 +886,19 @@ def write_clip(path: str | Path, frames, fps: float) -> None:
 
 # ---------------------------------------------------------------------------------------- dataset
 def clip_seed(seed: int, split: str, action: str, idx: int) -> int:
-    """Independent per-clip seed: each split and class gets its own stream derived from `seed`."""
-    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=(SPLITS.index(split), CLASSES.index(action), int(idx)))
-    return int(ss.generate_state(1, np.uint64)[0])
+    """Independent per-clip seed: each split and class gets its own stream derived from `seed`.
+
+    `other` seeds are nudged so that clip idx renders sub-action idx mod 7 (see other_action): every
+    sub-action gets its share of even a small dataset.
+    """
+    ss = np.random.SeedSequence(entropy=int(seed), spawn_key=(SPLITS.index(split), ALL_CLASSES.index(action),
+                                                              int(idx)))
+    s = int(ss.generate_state(1, np.uint64)[0])
+    if action == "other":
+        k = len(OTHER_ACTIONS)
+        s = s - s % k + int(idx) % k
+        s = s - k if s >= 2 ** 64 else s
+    return s
 
 
 def _make_clip(job):
@@ -862,20 +912,32 @@ def _init_worker():
     cv2.setNumThreads(1)  # one clip per process already keeps every core busy
 
 
+def check_classes(classes) -> tuple[str, ...]:
+    """The class names as a tuple without repeats; UsageError naming the valid ones for a bad name."""
+    names = tuple(dict.fromkeys(c for c in (str(x).strip() for x in classes) if c))
+    bad = [c for c in names if c not in ALL_CLASSES]
+    if bad or not names:
+        what = f"unknown class {bad[0]!r}" if bad else "no classes given"
+        raise UsageError(f"{what}; valid classes: {', '.join(ALL_CLASSES)}")
+    return names
+
+
 def synthesize(out_dir: str | Path, n_train: int = 60, n_val: int = 15, n_test: int = 30,
-               seed: int = 0, workers: int = 2, progress: bool = True) -> dict[str, int]:
+               seed: int = 0, workers: int = 2, progress: bool = True, classes=CLASSES) -> dict[str, int]:
     """Write out_dir/{train,val,test}/{class}/<class>_<split>_<idx:04d>.mp4 (n_* clips per class).
 
-    Deterministic for a given seed; existing files are kept, so a re-run only fills in what is
-    missing. Returns the number of clips per split.
+    classes: any of ALL_CLASSES (default: walking, running, falling; add "other" for the non-falls).
+    Deterministic for a given seed (a clip does not depend on which other classes are rendered);
+    existing files are kept, so a re-run only fills in what is missing. Returns the clips per split.
     """
     if seed < 0:
         raise ValueError("seed must be >= 0")
+    classes = check_classes(classes)
     out_dir = Path(out_dir)
     jobs, counts = [], {}
     for split, n in zip(SPLITS, (n_train, n_val, n_test)):
-        counts[split] = 3 * n
-        for action in CLASSES:
+        counts[split] = len(classes) * n
+        for action in classes:
             (out_dir / split / action).mkdir(parents=True, exist_ok=True)
             for idx in range(n):
                 path = out_dir / split / action / f"{action}_{split}_{idx:04d}.mp4"
