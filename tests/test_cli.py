@@ -272,3 +272,18 @@ def test_version_and_whole_option_names_everywhere(capsys):
     assert "unrecognized arguments: --tra 1 — did you mean '--train'?" in err
     assert "unrecognized arguments: --cache c — did you mean '--cache-dir'?" in err
     assert "argument --workers: must be >= 1, got 0" in err
+
+
+def test_synth_classes_option_is_checked(capsys, tmp_path):
+    from action_rec.cli import main
+
+    for classes, bad in (("walking,jumping", "unknown class 'jumping'"), (",", "no classes given")):
+        assert main(["synth", "--out", str(tmp_path / "s"), "--classes", classes]) == 2
+        assert one_line_error(capsys, "synth") == f"{bad}; valid classes: walking, running, falling, other"
+    assert not (tmp_path / "s").exists()
+    assert main(["synth", "--out", str(tmp_path / "s"), "--classes", "other", "--train", "1", "--val", "0",
+                 "--test", "0", "--workers", "1"]) == 0
+    assert [p.name for p in (tmp_path / "s").rglob("*.mp4")] == ["other_train_0000.mp4"]
+    with pytest.raises(SystemExit):
+        main(["synth", "--help"])
+    assert "--classes" in capsys.readouterr().out

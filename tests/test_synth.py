@@ -12,7 +12,9 @@ import pytest
 
 from action_rec import synth
 from action_rec import synth_body as sb
-from action_rec.synth import CLASSES, SPLITS, clip_seed, plan_clip, render_clip, synthesize, write_clip
+from action_rec.errors import UsageError
+from action_rec.synth import ALL_CLASSES, CLASSES, SPLITS, clip_seed, plan_clip, render_clip, synthesize, write_clip
+from action_rec.synth_actions import OTHER_ACTIONS, other_action
 
 FEET = sb.FEET
 
@@ -34,6 +36,7 @@ def _foot_clearance(m: sb.Motion, pts: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------ public API
 def test_classes():
     assert CLASSES == ("walking", "running", "falling")
+    assert ALL_CLASSES == CLASSES + ("other",)
 
 
 def test_unknown_action_names_the_valid_ones():
@@ -304,16 +307,16 @@ def test_rendered_body_is_where_the_plan_says(monkeypatch):
 
 
 def test_camera_behaviour_is_balanced_across_classes():
-    """Neither the camera mode nor the person's size gives the class away."""
+    """Neither the camera mode nor the person's size gives the class away (`other` included)."""
     stats = {}
-    for action in CLASSES:
+    for action in ALL_CLASSES:
         plans = _plans(action)
         modes = [p.camera["mode"] for p in plans]
         moving_bg = np.mean([m == "track" for m in modes])
         size = np.median([np.median(p.camera["size"]) for p in plans])
         stats[action] = (moving_bg, size)
         assert set(modes) >= {"static", "track"}
-        if action != "falling":
+        if action in ("walking", "running"):
             assert "treadmill" in modes
     moving, sizes = zip(*stats.values())
     assert max(moving) - min(moving) <= 0.2, stats
@@ -385,3 +388,185 @@ def test_photo_crops_avoid_the_regions_with_faces(monkeypatch):
         assert out.shape == (h, w, 3)
         assert not _saturated(out).any()
     assert set(synth.PHOTO_REGIONS) >= {"zidane.jpg", "grace_hopper.jpg", "bus.jpg"}
+
+
+# ------------------------------------------------------------------------- the `other` class
+def _other(kind: str, r: int = 0) -> int:
+    """A seed that renders sub-action `kind` (other_action: seed mod 7)."""
+    return 7 * r + OTHER_ACTIONS.index(kind)
+
+
+def test_default_classes_and_their_seeds_are_unchanged():
+    """Adding `other` changed no existing clip: same default classes, same per-clip seeds."""
+    import inspect
+
+    assert inspect.signature(synthesize).parameters["classes"].default == CLASSES
+    assert [clip_seed(0, "train", c, i) for c in CLASSES for i in (0, 1)] == [
+        4189226428916626942, 15298820501058499976, 2536635839775130773, 4926505301970493954,
+        6817838732295428456, 5072121974714005121]
+
+
+def test_other_seeds_take_turns_over_the_sub_actions():
+    for split in SPLITS:
+        seeds = [clip_seed(3, split, "other", i) for i in range(2 * len(OTHER_ACTIONS))]
+        assert [other_action(s) for s in seeds] == list(OTHER_ACTIONS) * 2
+        assert all(0 <= s < 2 ** 64 for s in seeds)
+    every = {clip_seed(0, s, c, i) for s in SPLITS for c in ALL_CLASSES for i in range(30)}
+    assert len(every) == len(SPLITS) * len(ALL_CLASSES) * 30
+
+
+@pytest.mark.parametrize("kind", OTHER_ACTIONS)
+def test_other_sub_action_renders(kind, monkeypatch):
+    drawn = []
+    real = synth.draw_body
+    monkeypatch.setattr(synth, "draw_body", lambda img, uv, *a, **k: (drawn.append(len(uv)), real(img, uv, *a, **k)))
+    seed = _other(kind, 1)
+    plan = plan_clip("other", seed)
+    assert plan.motion.kind == kind and plan.motion.action == "other"
+    frames, fps = render_clip("other", seed)
+    assert fps in synth.FPS_CHOICES and len(frames) == len(plan.times)
+    assert synth.MIN_STATIC_S - 1.0 / fps <= len(frames) / fps <= 5.0 + 1.0 / fps
+    h, w = frames[0].shape[:2]
+    assert (w, h) in synth.SIZES
+    assert all(f.dtype == np.uint8 and f.shape == (h, w, 3) for f in frames)
+    assert set(drawn) <= {len(sb.POINTS)}  # props are drawn separately, never as body points
+    if kind == "empty":
+        assert not drawn  # no person pixels at all
+    elif kind == "walk_out":
+        assert 0 < len(drawn) < len(frames)
+    else:
+        assert len(drawn) == len(frames)
+        assert _in_frame(plan).all()  # the whole body (and any seat or object) in view throughout
+    a, _ = render_clip("other", seed)
+    assert all(np.array_equal(x, y) for x, y in zip(a, frames))
+
+
+def _head(plan, dt=0.01):
+    ts = np.arange(0.0, len(plan.times) / plan.fps, dt)
+    return ts, np.array([plan.motion.points(t)[sb.P["head"], 1] for t in ts])
+
+
+def _descent(plan):
+    """Image height of the body box (in standing heights): 10-90% descent time and fastest drop (/s)."""
+    c, H = plan.camera, plan.size[1]
+    height = (c["box"][:, 3] - c["box"][:, 1]) / (c["size"] * H)
+    h0, h1 = height[0], height[-1]
+    i0 = np.argmax(height < h0 - 0.1 * (h0 - h1))
+    i1 = np.argmax(height <= h1 + 0.1 * (h0 - h1))
+    return (i1 - i0) / plan.fps, np.max(-np.diff(height)) * plan.fps, h0 - h1
+
+
+def test_lying_down_slowly_differs_from_a_fall():
+    """Controlled: >= 1.5 s from standing to lying in the image, knees/hands first, no free-fall drop."""
+    variants = set()
+    for r in range(8):
+        plan = plan_clip("other", _other("lie_down", r))
+        m = plan.motion
+        variants.add(m.variant)
+        took, fastest, drop = _descent(plan)
+        assert drop > 0.3 and took >= 1.5 and fastest < 1.0, (r, took, fastest)
+        ts, head = _head(plan)
+        speed = np.gradient(head, ts)
+        assert head[0] > 0.9 and head[-1] < 0.3  # from standing to lying
+        assert -speed.min() < 1.0  # body heights/s (a fall: 1.3-3.5)
+        assert -np.gradient(speed, ts).min() < 0.8 * 9.81 / 1.7  # never near free fall (g in heights/s^2)
+        down = lambda names: min(m.points(t)[[sb.P[n] for n in names], 1].min() for t in ts[:len(ts) // 2])
+        first = ("knee_r", "knee_l") if m.variant == "front" else ("hand_r", "hand_l", "wr_r", "wr_l")
+        assert down(first) < 0.06  # knees (kneeling) or hands (sitting back) reach the floor early on
+    assert variants == {"front", "back"}
+    for s in range(8):  # the same measures on falls
+        fall = plan_clip("falling", s)
+        took, fastest, _ = _descent(fall)
+        ts, head = _head(fall)
+        assert took < 1.5 or fastest > 1.0
+        assert -np.gradient(head, ts).min() > 1.2
+
+
+def test_sitting_down_ends_seated_on_a_seat_or_the_floor():
+    kinds = set()
+    for r in range(6):
+        plan = plan_clip("other", _other("sit", r))
+        m = plan.motion
+        kinds.add(m.variant)
+        end = m.points(len(plan.times) / plan.fps)
+        pelvis = end[sb.P["pelvis"]]
+        feet = (end[FEET, 1] - m.radii[FEET]).min()
+        assert feet == pytest.approx(0.0, abs=0.02)  # feet on the floor
+        if m.variant == "chair":
+            seat = end[len(sb.POINTS):len(sb.POINTS) + 8]
+            top = seat[:, 1].max()
+            assert seat[:, 0].min() <= pelvis[0] <= seat[:, 0].max()
+            assert pelvis[1] - m.radii[sb.P["pelvis"]] == pytest.approx(top, abs=0.03)  # sits on it
+            assert 0.15 < top < 0.35
+        else:
+            assert pelvis[1] - m.radii[sb.P["pelvis"]] == pytest.approx(0.0, abs=0.01)
+        ts, head = _head(plan)
+        assert -np.gradient(head, ts).min() < 1.0 and 0.45 < head[-1] < 0.8
+    assert kinds == {"chair", "floor"}
+
+
+def test_picking_up_bends_down_and_stands_back_up_with_the_object():
+    for r in range(4):
+        plan = plan_clip("other", _other("pick_up", r))
+        m = plan.motion
+        ts, head = _head(plan)
+        assert head[0] > 0.9 and head.min() < 0.75 and head[-1] > 0.9
+        obj = np.stack([m.points(t)[len(sb.POINTS):].mean(0) for t in ts])
+        assert obj[0, 1] < 0.07 and obj[-1, 1] > 0.25  # lifted off the floor
+        assert np.ptp(obj[:len(ts) // 4], 0).max() < 1e-9  # lies still until grasped
+
+
+def test_walk_out_leaves_an_empty_view_and_comes_back():
+    for r in range(6):
+        plan = plan_clip("other", _other("walk_out", r))
+        W, H = plan.size
+        box = plan.camera["box"]
+        gone = (box[:, 0] >= W) | (box[:, 2] <= 0)
+        assert gone.mean() >= synth.GONE_LEAVE and _in_frame(plan)[[0, -1]].all()
+        first, last = np.flatnonzero(gone)[[0, -1]]
+        assert gone[first:last + 1].all()  # one absence: out, then back in
+
+
+def test_sprint_start_accelerates_and_sprint_stop_comes_to_rest():
+    seen = set()
+    for r in range(8):
+        plan = plan_clip("other", _other("sprint", r))
+        m = plan.motion
+        seen.add(m.variant)
+        dur = len(plan.times) / plan.fps
+        ts = np.arange(0.0, dur, 0.05)
+        x = np.array([m.points(t)[sb.P["pelvis"], 0] for t in ts])
+        v = np.diff(x) / 0.05
+        if m.variant == "start":
+            t_go = m.gait[2]
+            assert np.ptp(x[ts < t_go]) < 0.3  # getting set in place (hips back and down), no running yet
+            late = v[ts[1:] > t_go + 1.0]
+            assert late.size == 0 or late.mean() > v[(ts[1:] > t_go) & (ts[1:] < t_go + 0.4)].mean() + 0.3
+        else:
+            assert v[:5].mean() > 1.5 and np.abs(v[-5:]).max() < 0.1  # running, then standing
+    assert seen == {"start", "stop"}
+
+
+def test_standing_still_sways_in_place():
+    for r in range(4):
+        plan = plan_clip("other", _other("idle", r))
+        ts, head = _head(plan)
+        pts = np.stack([plan.motion.points(t) for t in ts])
+        assert head.min() > 0.9 and np.ptp(pts[:, sb.P["pelvis"], 0]) < 0.06
+        assert np.abs(pts - pts[0]).max() > 0.01  # not a frozen figure
+
+
+def test_synthesize_classes_option(tmp_path):
+    counts = synthesize(tmp_path / "a", 1, 0, 0, seed=2, workers=1, progress=False, classes=("other", "walking"))
+    assert counts == {"train": 2, "val": 0, "test": 0}
+    assert _tree(tmp_path / "a") == ["train/other/other_train_0000.mp4", "train/walking/walking_train_0000.mp4"]
+    synthesize(tmp_path / "b", 1, 0, 0, seed=2, workers=1, progress=False)  # the default: three classes
+    assert _tree(tmp_path / "b") == sorted(f"train/{c}/{c}_train_0000.mp4" for c in CLASSES)
+    same = "train/walking/walking_train_0000.mp4"  # a clip does not depend on the other classes rendered
+    assert (tmp_path / "a" / same).read_bytes() == (tmp_path / "b" / same).read_bytes()
+    for bad in (["walking", "jumping"], [], [" "]):
+        with pytest.raises(UsageError) as err:
+            synthesize(tmp_path / "c", 1, 0, 0, progress=False, classes=bad)
+        msg = str(err.value)
+        assert "\n" not in msg and all(c in msg for c in ALL_CLASSES)
+    assert not (tmp_path / "c").exists()
