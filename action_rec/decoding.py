@@ -53,8 +53,9 @@ def join_frames(chunks) -> np.ndarray | list[np.ndarray]:
 
 
 def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone=None,
-               threads: int = 0) -> Iterator[tuple]:
-    """Messages for one video (see the module docstring). Never raises for a bad file."""
+               threads: int = 0, fit: bool = True) -> Iterator[tuple]:
+    """Messages for one video (see the module docstring); fit=False: whole frames, not fitted to the backbone's
+    input (person features: the detector and the crops need them). Never raises for a bad file."""
 
     # person features (backbone.fits_frames False) need whole frames in order: one embedder per video
     embedder = None if backbone is None else backbone.video_embedder()
@@ -71,7 +72,7 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
             raise VideoReadError(f"{path}: permission denied")
         info = probe(path)
         frames, times, n = [], [], 0
-        fitted = backbone is None or backbone.fits_frames
+        fitted = fit and (backbone is None or backbone.fits_frames)
         for t, f in iter_fitted(path, fps, preprocess, threads) if fitted else iter_sampled(path, fps, threads):
             frames.append(f)
             times.append(t)

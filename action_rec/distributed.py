@@ -16,6 +16,7 @@ import functools
 import os
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.callbacks import BasePredictionWriter
 from torch.utils.data import DataLoader, Dataset
 
@@ -28,8 +29,9 @@ from .outputs import Outputs
 class _Videos(Dataset):
     """One item per video: all its model-ready frames (decoded in a DataLoader worker), or its error."""
 
-    def __init__(self, jobs: list[Job], fps: float, preprocess):
-        self.jobs, self.fps, self.preprocess = jobs, fps, preprocess
+    def __init__(self, jobs: list[Job], fps: float, preprocess, fit: bool = True):
+        # fit=False: whole frames (person features crop them themselves)
+        self.jobs, self.fps, self.preprocess, self.fit = jobs, fps, preprocess, fit
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -38,7 +40,7 @@ class _Videos(Dataset):
         job, frames, info, error = self.jobs[i], [], None, None
         if job.error:
             return {"index": i, "frames": None, "info": None, "error": job.error}
-        for kind, _, *rest in decode_job(i, job.path, self.fps, self.preprocess, chunk=64):
+        for kind, _, *rest in decode_job(i, job.path, self.fps, self.preprocess, chunk=64, fit=self.fit):
             if kind == "frames":
                 frames.append(rest[0])
             elif kind == "done":
@@ -61,8 +63,10 @@ class _LabelModule(L.LightningModule):
     def predict_step(self, batch: list[dict], batch_idx: int) -> list:
         good = [b for b in batch if b["frames"] is not None]
         kw = {"batch_size": 64} if self.device.type == "cuda" else {}
-        # One backbone call for the frames of every video in the batch.
-        feats = self.backbone.embed(join_frames([b["frames"] for b in good]), **kw) if good else None
+        if not self.backbone.fits_frames:  # person features follow each video on its own (a tracker each)
+            feats = np.concatenate([self.backbone.video_embedder().embed(b["frames"]) for b in good]) if good else None
+        else:  # one backbone call for the frames of every video in the batch
+            feats = self.backbone.embed(join_frames([b["frames"] for b in good]), **kw) if good else None
         out, at = [], 0
         for b in batch:
             job = self.jobs[b["index"]]
@@ -100,7 +104,8 @@ class _Data(L.LightningDataModule):
         self.trainer.lightning_module.jobs = self.todo
 
     def predict_dataloader(self) -> DataLoader:
-        return DataLoader(_Videos(self.todo, self.pred.fps, self.pred.backbone.preprocess),
+        return DataLoader(_Videos(self.todo, self.pred.fps, self.pred.backbone.preprocess,
+                                  self.pred.backbone.fits_frames),
                           batch_size=self.videos_per_batch, num_workers=self.workers, collate_fn=list,
                           persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
 

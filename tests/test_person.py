@@ -138,6 +138,7 @@ def test_person_checkpoint_gives_the_same_windows_in_predict_batch_and_live(tmp_
 
     import cv2
 
+    from action_rec.distributed import label_distributed
     from action_rec.inference import Predictor
     from action_rec.labeling import label_videos
     from action_rec.live import build_parser, run
@@ -159,6 +160,13 @@ def test_person_checkpoint_gives_the_same_windows_in_predict_batch_and_live(tmp_
         for name, ref in refs.items():
             assert got[name].ok, got[name].error
             np.testing.assert_allclose(got[name].window_probs, ref.window_probs, atol=1e-5)
+    # Lightning predict (the scale-out path) decodes whole frames and embeds each video with its own tracker
+    rows = label_distributed([tmp_path / "v"], ckpt, out=tmp_path / "d.csv", accelerator="cpu", devices=1,
+                             workers=0)[0]
+    for row in rows:
+        ref = refs[row["path"].split("/")[-1]]
+        assert row["label"] == ref.label and float(row["confidence"]) == pytest.approx(ref.confidence, abs=1e-4)
+    assert len(rows) == 2
     a = build_parser().parse_args(["--ckpt", "unused", "--source", str(vids[0]), "--headless", "--no-realtime"])
     out, log = io.StringIO(), io.StringIO()
     assert run(a, out=out, log=log, predictor=pred) == 0, log.getvalue()
