@@ -102,11 +102,13 @@ def naive(pred, videos: list[Path]) -> tuple[float, float, int]:
         fps = cap.get(cv2.CAP_PROP_FPS) or 30.0
         last = collections.deque(maxlen=pred.window)
         probs = []
+        embedder = pred.backbone.video_embedder()  # person features: one tracker per video
         while True:
             ok, bgr = cap.read()
             if not ok:
                 break
-            feat = pred.backbone.embed([cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)], batch_size=1)[0]
+            rgb = [cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)]
+            feat = (embedder.embed(rgb, batch_size=1) if pred.backbone.fits_frames else embedder.embed(rgb))[0]
             last.append(feat)
             x = np.stack(list(last) + [last[-1]] * (pred.window - len(last)))  # repeat-last padding at start
             with torch.inference_mode():
@@ -124,7 +126,7 @@ def stages(pred, video: Path) -> tuple[float, float, float]:
     import torch
 
     from action_rec.decoding import iter_fitted
-    from action_rec.video import probe
+    from action_rec.video import iter_sampled, probe
 
     cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
     cv2.setNumThreads(1)
@@ -133,9 +135,12 @@ def stages(pred, video: Path) -> tuple[float, float, float]:
         embedder = pred.backbone.worker_embedder(threads=1)
         embedder.embed(np.zeros((1, 480, 640, 3), np.uint8))  # builds its one-thread session: start-up, not per video
         t0 = time.perf_counter()
-        frames = [f for _, f in iter_fitted(video, pred.fps, pred.backbone.preprocess, threads=1)]
+        if pred.backbone.fits_frames:
+            frames = [f for _, f in iter_fitted(video, pred.fps, pred.backbone.preprocess, threads=1)]
+        else:  # person features: whole frames, the detector and its crops included in the "backbone" time
+            frames = [f for _, f in iter_sampled(video, pred.fps, threads=1)]
         t1 = time.perf_counter()
-        embedder.embed(np.stack(frames))
+        embedder.video_embedder().embed(np.stack(frames))
         t2 = time.perf_counter()
     finally:
         cv2.setNumThreads(cv_threads)
