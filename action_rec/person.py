@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import UsageError
+
 FEATURE_MODES = ("frame", "person", "both")
 VERSION = 1  # of the person features' definition, in their identity: a cache or checkpoint of another never mixes
 # One row per frame; zeros (present = 0) when nobody is in view: "no person" is a value the model learns.
@@ -242,9 +244,9 @@ def build_features(backbone, mode: str = "frame", detector: str = "human-fall-de
                    tracker: str = "bytetrack.yaml"):
     """The backbone itself for whole-frame features, else PersonFeatures around it."""
     if mode not in FEATURE_MODES:
-        raise ValueError(f"features must be one of {', '.join(FEATURE_MODES)}, got {mode!r}")
+        raise UsageError(f"features must be one of {', '.join(FEATURE_MODES)}, got {mode!r}")
     if mode == "frame":
         return backbone
     if detector_size % 32:
-        raise ValueError(f"detector_size must be a multiple of 32 (the detector's stride), got {detector_size}")
+        raise UsageError(f"data.detector_size must be a multiple of 32 (the detector's stride), got {detector_size}")
     return PersonFeatures(backbone, mode, PersonDetector(detector, detector_size, tracker=tracker))

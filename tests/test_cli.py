@@ -222,6 +222,9 @@ def one_line_error(capsys, cmd):
     (["--data.resiz", "letterbox"], "unrecognized arguments: --data.resiz letterbox — did you mean '--data.resize'?"),
     (["--trainer.max_epoch", "1"], "did you mean '--trainer.max_epochs'?"),
     (["--data.window", "two"], "Parser key \"data.window\": Expected a <class 'int'>. Got value: two"),
+    (["--data.features", "persons"], "Expected a typing.Literal['frame', 'person', 'both']. Got value: persons"),
+    (["--data.features", "person", "--data.detector", "/nope.pt"], "person detector weights not found: /nope.pt"),
+    (["--data.features", "person", "--data.detector_size", "250"], "detector_size must be a multiple of 32"),
 ])
 def test_bad_fit_settings_are_one_line_errors(config, capsys, args, msg):
     from action_rec.cli import main
