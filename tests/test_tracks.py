@@ -238,3 +238,41 @@ def test_live_follows_each_person_and_equals_batch(two):
         live = np.array([[u["probs"][c] for c in NAMES] for u in mine])
         np.testing.assert_allclose(live, t.window_probs, atol=2e-6)
         np.testing.assert_allclose([u["box"] for u in mine], t.window_boxes, atol=0.1)
+
+
+def test_two_people_falling_raise_two_alerts_each_naming_its_track(two):
+    """TrackLiveModel fed rows directly: tracks 1 and 2 both replay the faller's rows (2 from a later sample), 3
+    the walker's: two alerts, one per faller, with the events of batch's decision on each sequence; the walker's
+    model never sees another track's rows (its windows equal batch windows of its own rows)."""
+    from action_rec.decision import decide
+    from action_rec.live_tracks import TrackLiveModel
+
+    pred, _, seqs, faller = two
+    fall = seqs[faller]
+    walk = next(s for i, s in seqs.items() if i != faller)
+    plan = {1: (0, fall), 2: (3, fall), 3: (0, walk)}  # id: (first sample, sequence)
+    n = max(first + len(s.feats) for first, s in plan.values())
+    slots = np.zeros((n, 3, META + fall.feats.shape[1]), np.float32)
+    for j, (tid, (first, s)) in enumerate(plan.items()):
+        slots[first:first + len(s.feats), j, 0] = tid
+        slots[first:first + len(s.feats), j, 1:5] = s.boxes
+        slots[first:first + len(s.feats), j, META:] = s.feats
+
+    class Rows:  # stands in for TrackFeatures: the planned slots, one frame at a time
+        def video_embedder(self):
+            it = iter(slots)
+            return type("E", (), {"embed": lambda self, frames: next(it)[None]})()
+
+    model = TrackLiveModel(pred, Rows())
+    ups = [u for _ in range(n) for u in model.feed(np.zeros((8, 8, 3), np.uint8), 1)]
+    last, ends = model.finish()
+    ups += last
+    starts = [u.event for u in ups if u.event and u.event["event"] == "fall_start"]
+    assert sorted(e["track"] for e in starts) == [1, 2]
+    for tid, (first, s) in plan.items():
+        probs = np.array([u.probs for u in ups if u.track == tid])
+        ref, _ = pred.window_probs(s.feats)
+        np.testing.assert_allclose(probs, ref, atol=2e-6)
+        _, _, events = decide(ref, pred.class_names, pred.rule)
+        assert bool(events) == (tid != 3)
+    assert {e["track"] for e in ends} <= {1, 2}
