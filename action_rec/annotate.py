@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .features import atomic_write, remove_stale_temps
-from .overlay import draw_overlay
+from .overlay import draw_overlay, draw_people
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,12 @@ def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[s
         raise OSError(f"{src}: cannot open it again to annotate")
     fps = cap.get(cv2.CAP_PROP_FPS)
     fps = fps if 0 < fps < 1000 else 25.0
-    centres = (np.asarray(result.window_starts_s) + np.asarray(result.window_ends_s)) / 2
-    probs = np.asarray(result.window_probs)
+    tracks = getattr(result, "tracks", None)
+    if tracks is None:
+        centres = (np.asarray(result.window_starts_s) + np.asarray(result.window_ends_s)) / 2
+        probs = np.asarray(result.window_probs)
+    else:
+        from .tracks import people_at
 
     def write(tmp: str) -> None:  # atomic_write keeps the .mp4 suffix (OpenCV picks the container from it)
         writer = None
@@ -52,10 +56,14 @@ def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[s
                     if not writer.isOpened():
                         raise OSError(f"OpenCV cannot write {tmp}")
                 t = i / fps
-                p = probs[int(np.abs(centres - t).argmin())]
-                top = int(p.argmax())
                 alert = any(a <= t <= b for a, b in result.events)
-                draw_overlay(frame, class_names, p, class_names[top], float(p[top]), time_s=t, alert=alert)
+                if tracks is not None:  # several people: a box, id and label per person, the banner on any fall
+                    draw_people(frame, [(tid, box, class_names[k], c, a) for tid, box, k, c, a in people_at(tracks, t)])
+                    draw_overlay(frame, class_names, None, result.label, result.confidence, time_s=t, alert=alert)
+                else:
+                    p = probs[int(np.abs(centres - t).argmin())]
+                    top = int(p.argmax())
+                    draw_overlay(frame, class_names, p, class_names[top], float(p[top]), time_s=t, alert=alert)
                 writer.write(frame)
                 i += 1
             if writer is None:

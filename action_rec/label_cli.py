@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 from .argtypes import float_between, int_at_least, parser
+from .errors import UsageError
 
 DESCRIPTION = """Label every video under PATH (files, folders searched recursively for video files, or glob
 patterns) with a trained checkpoint. Writes one CSV row per video as it finishes (path, status, label,
@@ -46,6 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-recursive", dest="recursive", action="store_false", help="don't search sub-folders")
     ap.add_argument("--batch-frames", type=int_at_least(1), default=32, help="frames per backbone call (%(default)s)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = ap.add_argument_group("several people (checkpoints trained with features: person or both)")
+    m = p.add_mutually_exclusive_group()
+    m.add_argument("--tracks", dest="tracks", action="store_true", default=None,
+                   help="label every tracked person (the default for person/both checkpoints; an error for "
+                        "whole-frame ones)")
+    m.add_argument("--main-person", dest="tracks", action="store_false",
+                   help="one sequence per video: the main person only (as in training)")
+    p.add_argument("--max-tracks", type=int_at_least(1), default=8, help="people followed at once, the largest "
+                   "boxes first (default: %(default)s)")
     g = ap.add_argument_group("scale-out (Lightning predict; used when --devices or --num-nodes is given)")
     g.add_argument("--devices", help="devices per node, e.g. 4 or auto")
     g.add_argument("--num-nodes", type=int_at_least(1), help="number of nodes (--out on a shared filesystem)")
@@ -96,6 +106,10 @@ def run(a: argparse.Namespace) -> int:
     if a.devices is not None or a.num_nodes is not None:
         from .distributed import label_distributed
 
+        if a.tracks:
+            raise UsageError("--tracks: scale-out labelling (--devices, --num-nodes) labels the main person only; "
+                             "drop --tracks or --devices/--num-nodes")
+
         got = label_distributed(a.paths, a.ckpt, accelerator=a.accelerator, devices=a.devices or "auto",
                                 num_nodes=a.num_nodes or 1, strategy=a.strategy, **kw)
         if got is None:
@@ -113,7 +127,8 @@ def run(a: argparse.Namespace) -> int:
     else:
         from tqdm.auto import tqdm
 
-        job = LabelRun(a.paths, a.ckpt, device=_device(a.device), batch_frames=a.batch_frames, **kw)
+        job = LabelRun(a.paths, a.ckpt, device=_device(a.device), batch_frames=a.batch_frames, tracks=a.tracks,
+                       max_tracks=a.max_tracks, **kw)
         passed_over = job.skipped
         _warn(job.notes)
         n_skipped = len(job.done)

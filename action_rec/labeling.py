@@ -60,6 +60,7 @@ class VideoResult:
     mtime_ns: int = -1
     frames: int = 0                               # frames sampled and embedded
     rel: str = ""
+    tracks: list | None = None                    # per-person results (tracks.TrackResult) of a per-track run
 
     @property
     def ok(self) -> bool:
@@ -153,7 +154,12 @@ def find_videos(paths: Iterable[str | os.PathLike], recursive: bool = True) -> l
 
 # ------------------------------------------------------------------------------------------- results
 def make_result(pred, job: Job, feats: np.ndarray, info: dict, stride: int | None) -> VideoResult:
-    """Windows, per-window probabilities and the video decision (Predictor + decision.decide)."""
+    """Windows, per-window probabilities and the video decision (Predictor + decision.decide); per-track
+    features (tracks.py: one array per frame and track) give per-track results."""
+    if feats.ndim == 3:
+        from .tracks import tracks_video_result
+
+        return tracks_video_result(pred, job, feats, info, stride)
     vp = pred.predict_features(job.path, feats, stride)
     duration = float(info.get("duration_s") or len(feats) / pred.fps)
     win = pred.window / pred.fps
@@ -183,9 +189,10 @@ def error_result(job: Job, message: str) -> VideoResult:
 
 
 def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: int = 1,
-                 batch_frames: int = 32, embed_batch_size: int | None = None, chunk: int = 16
+                 batch_frames: int = 32, embed_batch_size: int | None = None, chunk: int = 16, features=None
                  ) -> Iterator[VideoResult]:
-    """Results in completion order. Frames of all videos in flight share each backbone call."""
+    """Results in completion order. Frames of all videos in flight share each backbone call. `features`: what
+    embeds instead of the checkpoint's backbone (tracks.TrackFeatures: per-track results)."""
     todo = []
     for job in jobs:
         if job.error:
@@ -201,9 +208,10 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     # On a CPU each worker process runs decode -> backbone itself (see decoding.py); on a GPU workers
     # only decode and this process batches their frames into the one device.
     # Person features follow each video in order (a tracker): always computed where the video is decoded.
-    own = next(pred.backbone.parameters()).device.type == "cpu" or not pred.backbone.fits_frames
-    src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, pred.backbone.preprocess,
-                   workers, chunk, backbone=pred.backbone.worker_embedder(threads=1) if own else None)
+    fe = features or pred.backbone
+    own = next(fe.parameters()).device.type == "cpu" or not fe.fits_frames
+    src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, fe.preprocess,
+                   workers, chunk, backbone=fe.worker_embedder(threads=1) if own else None)
 
     def flush():
         out = pred.backbone.embed(join_frames([f for _, _, f in pending]), **kw)
@@ -306,7 +314,7 @@ class LabelRun:
     def __init__(self, paths, ckpt, *, out=None, jsonl=None, annotate=None, overwrite: bool = False,
                  stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
                  workers: int | None = None, device: str = "cpu", recursive: bool = True,
-                 batch_frames: int = 32):
+                 batch_frames: int = 32, tracks: bool | None = None, max_tracks: int = 8):
         from .locking import OutputLock
 
         paths = list(paths)
@@ -325,14 +333,17 @@ class LabelRun:
         self.lock = OutputLock(outputs, "action-rec label").acquire()
         try:
             self._setup(jobs, ckpt, out, jsonl, annotate, overwrite, stride, threshold, fall_k, workers, device,
-                        batch_frames)
+                        batch_frames, tracks, max_tracks)
         except BaseException:
             self.lock.release()
             raise
 
     def _setup(self, jobs, ckpt, out, jsonl, annotate, overwrite, stride, threshold, fall_k, workers, device,
-               batch_frames):
+               batch_frames, tracks, max_tracks):
+        from .tracks import per_track_features
+
         self.pred = load_predictor(ckpt, device, threshold, fall_k)
+        self.features = per_track_features(self.pred, tracks, max_tracks)
         self.jobs, self.todo, self.done = jobs, jobs, []
         workers = default_workers(device) if workers is None else workers
         self.stride, self.workers, self.batch_frames = stride, workers, batch_frames
@@ -357,7 +368,8 @@ class LabelRun:
     def __iter__(self) -> Iterator[VideoResult]:
         try:
             for r in iter_results(self.pred, self.todo, stride=self.stride, workers=self.workers,
-                                  batch_frames=self.batch_frames, embed_batch_size=self.embed_batch_size):
+                                  batch_frames=self.batch_frames, embed_batch_size=self.embed_batch_size,
+                                  features=self.features):
                 if self.annotator and r.ok:
                     self.annotator.submit(r)
                 if self.outputs:
@@ -391,6 +403,8 @@ def label_videos(paths, ckpt, **kwargs) -> Iterator[VideoResult]:
     with the same path, size and mtime are skipped unless overwrite=True), jsonl (per-window timeline),
     annotate (folder for annotated copies), stride (window hop in sampled frames), threshold and fall_k
     (the fall rule), workers (worker processes: on a CPU each decodes and embeds, default one per core;
-    on a GPU they decode, default half the cores; 0 = a decoder thread), device, recursive, batch_frames.
+    on a GPU they decode, default half the cores; 0 = a decoder thread), device, recursive, batch_frames,
+    tracks (person/both checkpoints: None/True = one result per tracked person, see tracks.py; False = the main
+    person only; True with a whole-frame checkpoint: UsageError) and max_tracks.
     InputError / CheckpointError / OutputError are raised by this call, before any work starts."""
     return iter(LabelRun(paths, ckpt, **kwargs))

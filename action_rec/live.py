@@ -25,7 +25,7 @@ import torch
 from .argtypes import float_between, int_at_least, parser, positive_float
 from .capture import CaptureThread, LatestSlot, SourceError, open_source
 from .errors import UsageError
-from .overlay import draw_overlay
+from .overlay import draw_overlay, draw_people
 from .sinks import LiveOutputs, Recorder, SinkError
 from .stream import LiveModel, recent
 
@@ -54,11 +54,13 @@ class ModelWorker(threading.Thread):
                     continue
                 if self.reset_requested.is_set():
                     self.reset_requested.clear()
-                    if ev := self.model.reset():
+                    for ev in as_events(self.model.reset()):
                         self.outputs.event(ev)
                 if n := self.model.due(f.t_end):
                     for u in self.model.feed(cv2.cvtColor(f.bgr, cv2.COLOR_BGR2RGB), n, f.captured):
                         self.outputs.update(u)
+                    for ev in self.model.drain_events() if hasattr(self.model, "drain_events") else ():
+                        self.outputs.event(ev)  # a tracked person forgotten during an alert: its end
                 with self.done:
                     self.done_seq = f.seq
                     self.done.notify_all()
@@ -73,6 +75,11 @@ class ModelWorker(threading.Thread):
     def wait_done(self, seq: int) -> None:
         with self.done:
             self.done.wait_for(lambda: self.done_seq >= seq)
+
+
+def as_events(ev) -> list[dict]:
+    """The end event(s) a reset or the end of a stream gives: one (LiveModel), a list (one per person), none."""
+    return ev if isinstance(ev, list) else [ev] if ev else []
 
 
 def display_problem() -> str | None:
@@ -135,7 +142,15 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
     r = predictor.rule
     predictor.rule = FallRule(r.fall_class, a.fall_threshold if a.fall_threshold is not None else r.threshold,
                               a.fall_k or r.k, a.fall_m or r.m)
-    model = LiveModel(predictor, a.stride)
+    from .tracks import per_track_features
+
+    features = per_track_features(predictor, a.tracks, a.max_tracks)
+    if features is None:
+        model = LiveModel(predictor, a.stride)
+    else:
+        from .live_tracks import TrackLiveModel
+
+        model = TrackLiveModel(predictor, features, a.stride)
     outputs = LiveOutputs(model.class_names, out if a.headless else None, a.alert_cmd, a.alert_file, log=log)
     recorder = Recorder(a.save, 0) if a.save else None
     try:
@@ -199,9 +214,11 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
                 t0 = time.perf_counter()
                 up, alert = model.snapshot()
                 lat = model.timings.latency[-1] * 1000 if model.timings.latency else None
-                img = draw_overlay(f.bgr.copy(), model.class_names, None if up is None else up.probs,
-                                   f"starting {min(model.clf.n, model.window)}/{model.window}" if up is None
-                                   else up.label,
+                img = f.bgr.copy()
+                if hasattr(model, "people"):  # several people: a box, id, label and confidence each
+                    draw_people(img, model.people())
+                img = draw_overlay(img, model.class_names, None if up is None else up.probs,
+                                   model.progress() if up is None else up.label,
                                    None if up is None else up.confidence, time_s=f.t,
                                    fps=1.0 / ema_dt if ema_dt else None, latency_ms=lat, alert=alert)
                 t1 = time.perf_counter()
@@ -237,8 +254,8 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
             ups, ev = model.finish(final_window=ended.endswith("end of file"))
             for u in ups:
                 outputs.update(u)
-            if ev:
-                outputs.event(ev)
+            for e in as_events(ev):
+                outputs.event(e)
         saved = None
         if recorder:
             try:
@@ -335,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--fall-k", type=int_at_least(1), help="updates above the threshold that start an alert")
     ap.add_argument("--fall-m", type=int_at_least(1), help="updates below the threshold that end it")
     ap.add_argument("--weights", help="backbone weights, if not those the checkpoint names")
+    m = ap.add_mutually_exclusive_group()
+    m.add_argument("--tracks", dest="tracks", action="store_true", default=None, help="label every tracked "
+                   "person, one alert per person (default for checkpoints trained with features: person/both)")
+    m.add_argument("--main-person", dest="tracks", action="store_false", help="person/both checkpoints: the "
+                   "main person only (one label, one alert)")
+    ap.add_argument("--max-tracks", type=int_at_least(1), default=8, help="people followed at once, the "
+                    "largest first (default: %(default)s)")
     ap.add_argument("--threads", type=int_at_least(1), help="torch threads (default: torch's choice)")
     ap.add_argument("--duration", type=positive_float, help="stop after this many seconds of video")
     ap.add_argument("--stall-timeout", type=positive_float, default=5.0, help="give up on a camera/stream that "

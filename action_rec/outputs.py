@@ -67,14 +67,26 @@ def result_row(r, class_names: list[str]) -> dict:
            "confidence": _num(r.confidence, ".6f")}
     row.update({f"p_{c}": _num(r.probs.get(c), ".6f") if ok else "" for c in class_names})
     row.update({"duration_s": _num(r.duration_s, ".3f"), "windows": str(r.windows) if ok else "",
-                "fall_events": str(len(r.events)) if ok else "",
+                "fall_events": _events(r) if ok else "",
                 "first_fall_s": _num(r.events[0][0], ".3f") if ok and r.events else "",
                 "error": " ".join((r.error or "").split()), "size": str(r.size), "mtime_ns": str(r.mtime_ns)})
     return row
 
 
+def _events(r) -> str:
+    """The number of fall events; per-track results (several people): 'TRACK:START-END;...' instead."""
+    if getattr(r, "tracks", None) is not None:
+        from .tracks import events_text
+
+        return events_text(r.tracks)
+    return str(len(r.events))
+
+
 def window_lines(r, class_names: list[str]) -> str:
-    """JSONL lines, one per window: path, start_s, end_s, label (the window's top class), probabilities."""
+    """JSONL lines, one per window: path, start_s, end_s, label (the window's top class), probabilities; per-track
+    results: one line per track and window, with `track` (its id) and `box` (x1, y1, x2, y2 in pixels)."""
+    if r.status == "ok" and getattr(r, "tracks", None) is not None:
+        return "".join(_track_lines(r, t, class_names) for t in r.tracks)
     if r.status != "ok" or r.window_probs is None:
         return ""
     out = []
@@ -82,6 +94,16 @@ def window_lines(r, class_names: list[str]) -> str:
         out.append(json.dumps({"path": r.path, "start_s": round(s, 3), "end_s": round(e, 3),
                                "label": class_names[max(range(len(p)), key=p.__getitem__)],
                                "probs": {c: round(v, 6) for c, v in zip(class_names, p)}}) + "\n")
+    return "".join(out)
+
+
+def _track_lines(r, t, class_names: list[str]) -> str:
+    out = []
+    for s, e, p, b in zip(t.window_starts_s, t.window_ends_s, t.window_probs.tolist(), t.window_boxes.tolist()):
+        out.append(json.dumps({"path": r.path, "track": t.id, "start_s": round(s, 3), "end_s": round(e, 3),
+                               "label": class_names[max(range(len(p)), key=p.__getitem__)],
+                               "probs": {c: round(v, 6) for c, v in zip(class_names, p)},
+                               "box": [round(v, 1) for v in b]}) + "\n")
     return "".join(out)
 
 
@@ -155,10 +177,10 @@ class Outputs:
 
     @staticmethod
     def _jsonl_key(line: str):
-        """(path, start_s, end_s) of a timeline line: a window's identity; None for a garbage line."""
+        """(path, start_s, end_s[, track]) of a timeline line: a window's identity; None for a garbage line."""
         try:
             d = json.loads(line)
-            return d["path"], d.get("start_s"), d.get("end_s")
+            return (d["path"], d.get("start_s"), d.get("end_s")) + ((d["track"],) if "track" in d else ())
         except (ValueError, KeyError, TypeError, AttributeError):
             return None
 

@@ -93,3 +93,18 @@ def draw_overlay(frame_bgr: np.ndarray, class_names: list[str], probs: Sequence[
             (tw, th), _ = cv2.getTextSize(msg, _FONT, fs, thick + 1)
         cv2.putText(img, msg, ((w - tw) // 2, y0 + (bh + th) // 2), _FONT, fs, _WHITE, thick + 1, cv2.LINE_AA)
     return img
+
+
+def draw_people(frame_bgr: np.ndarray, people) -> np.ndarray:
+    """A box per person with 'id label confidence' above it, red while that person's fall alert is on; people:
+    (id, (x1, y1, x2, y2), label, confidence, alert). In place; returns the frame."""
+    h = frame_bgr.shape[0]
+    scale = max(0.25, h / 720.0)
+    thick = max(1, int(round(2 * scale)))
+    for tid, box, label, conf, alert in people:
+        x1, y1, x2, y2 = (int(round(float(v))) for v in box[:4])
+        color = _RED if alert else _BAR_FG
+        cv2.rectangle(frame_bgr, (x1, y1), (x2, y2), color, thick)
+        text = f"{tid} {label}" + ("" if conf is None else f" {conf:.0%}")
+        _text(frame_bgr, text, (max(0, x1), max(int(12 * scale) + 2, y1 - 3)), 0.6 * scale, color, thick)
+    return frame_bgr

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -122,7 +122,6 @@ class _VideoState:
 
     def step(self, frame_rgb: np.ndarray, boxes) -> tuple[np.ndarray | None, np.ndarray]:
         """(main person's crop or None, GEOMETRY row) for one frame and its detections."""
-        H, W = frame_rgb.shape[:2]
         tracks = self.tracker.update(boxes, np.ascontiguousarray(frame_rgb[..., ::-1]))
         geo = np.zeros(len(GEOMETRY), np.float32)
         # The track's id, the detection's own box: the tracker's Kalman box lags a fall by a sample or two.
@@ -150,29 +149,38 @@ class _VideoState:
                 self.prev = None
                 self.heights.clear()
                 self.aspects.clear()
-        _, (x1, y1, x2, y2), score, cls = by_id[self.main_id]
-        x1, x2 = np.clip([x1, x2], 0, W)
-        y1, y2 = np.clip([y1, y2], 0, H)
-        w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
-        box = np.array([(x1 + x2) / 2, (y1 + y2) / 2, w, h])
-        aspect = np.log(w / h)
-        usual_h = float(np.median(self.heights)) if self.heights else h
-        usual_a = float(np.median(self.aspects)) if self.aspects else aspect
-        label = self.detector.names.get(cls, "")
-        geo[:] = [1.0, aspect, h / H, w / W, box[0] / W - 0.5, box[1] / H - 0.5,
-                  0.0, 0.0, 0.0, h / usual_h - 1.0, aspect - usual_a,
-                  score if label == "fall" else 0.0, score if label != "fall" else 0.0, min(len(rows) - 1, 3) / 3]
-        if self.prev is not None:
-            ref = max(usual_h, 1.0)  # velocities in body heights per sample: the same fall near or far
-            geo[6:9] = [(box[0] - self.prev[0]) / ref, (box[1] - self.prev[1]) / ref, np.log(h / self.prev[3])]
-        np.clip(geo, -_CLIP, _CLIP, out=geo)
-        self.prev = box
-        self.heights.append(h)
-        self.aspects.append(aspect)
-        mx, my = _MARGIN * w, _MARGIN * h
-        xa, xb = int(max(0, x1 - mx)), int(min(W, x2 + mx + 1))
-        ya, yb = int(max(0, y1 - my)), int(min(H, y2 + my + 1))
-        return frame_rgb[ya:yb, xa:xb], geo
+        _, xyxy, score, cls = by_id[self.main_id]
+        return box_row(self, frame_rgb, xyxy, score, self.detector.names.get(cls, ""), len(rows))
+
+
+def box_row(hist, frame_rgb: np.ndarray, xyxy, score: float, label: str, n_rows: int
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """(crop, GEOMETRY row) of one person's box; `hist` (prev, heights, aspects) is that person's own past and is
+    advanced. Shared by the main person (_VideoState) and every track (tracks.py): one definition of the row."""
+    H, W = frame_rgb.shape[:2]
+    geo = np.zeros(len(GEOMETRY), np.float32)
+    x1, y1, x2, y2 = xyxy[:4]
+    x1, x2 = np.clip([x1, x2], 0, W)
+    y1, y2 = np.clip([y1, y2], 0, H)
+    w, h = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    box = np.array([(x1 + x2) / 2, (y1 + y2) / 2, w, h])
+    aspect = np.log(w / h)
+    usual_h = float(np.median(hist.heights)) if hist.heights else h
+    usual_a = float(np.median(hist.aspects)) if hist.aspects else aspect
+    geo[:] = [1.0, aspect, h / H, w / W, box[0] / W - 0.5, box[1] / H - 0.5,
+              0.0, 0.0, 0.0, h / usual_h - 1.0, aspect - usual_a,
+              score if label == "fall" else 0.0, score if label != "fall" else 0.0, min(n_rows - 1, 3) / 3]
+    if hist.prev is not None:
+        ref = max(usual_h, 1.0)  # velocities in body heights per sample: the same fall near or far
+        geo[6:9] = [(box[0] - hist.prev[0]) / ref, (box[1] - hist.prev[1]) / ref, np.log(h / hist.prev[3])]
+    np.clip(geo, -_CLIP, _CLIP, out=geo)
+    hist.prev = box
+    hist.heights.append(h)
+    hist.aspects.append(aspect)
+    mx, my = _MARGIN * w, _MARGIN * h
+    xa, xb = int(max(0, x1 - mx)), int(min(W, x2 + mx + 1))
+    ya, yb = int(max(0, y1 - my)), int(min(H, y2 + my + 1))
+    return frame_rgb[ya:yb, xa:xb], geo
 
 
 class _VideoEmbedder:
@@ -228,8 +236,7 @@ class PersonFeatures:
         return self.video_embedder().embed(frames)
 
     def worker_embedder(self, threads: int = 1) -> PersonFeatures:
-        det = PersonDetector(self.detector.weights, self.detector.image_size, self.detector.conf,
-                             self.detector.tracker, threads)
+        det = replace(self.detector, threads=threads)  # its own class (tests: a stand-in detector), not loaded yet
         return PersonFeatures(self.backbone.worker_embedder(threads), self.mode, det)
 
     def parameters(self):

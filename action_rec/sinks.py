@@ -53,11 +53,14 @@ class LiveOutputs:
                 self.json_out.flush()
 
     def update(self, u: Update) -> None:
-        self._line({"type": "update", "t": round(u.end_s, 3), "time": round(time.time(), 3),
-                    "window_s": [round(u.start_s, 3), round(u.end_s, 3)], "label": u.label,
-                    "confidence": round(u.confidence, 6),
-                    "probs": dict(zip(self.class_names, np.round(u.probs.astype(float), 6).tolist())),
-                    "latency_ms": None if u.latency_s is None else round(u.latency_s * 1000, 1)})
+        rec = {"type": "update", "t": round(u.end_s, 3), "time": round(time.time(), 3),
+               "window_s": [round(u.start_s, 3), round(u.end_s, 3)], "label": u.label,
+               "confidence": round(u.confidence, 6),
+               "probs": dict(zip(self.class_names, np.round(u.probs.astype(float), 6).tolist())),
+               "latency_ms": None if u.latency_s is None else round(u.latency_s * 1000, 1)}
+        if u.track is not None:  # several people: whose window, and where they are (x1, y1, x2, y2)
+            rec.update(track=u.track, box=None if u.box is None else [round(float(v), 1) for v in u.box])
+        self._line(rec)
         if u.event:
             self.event(u.event)
 

@@ -104,6 +104,8 @@ class Update:
     event: dict | None = None  # {"event": "fall_start"|"fall_end", ...} when the alert changed
     latency_s: float | None = None  # capture of the window's last frame -> this update
     final: bool = False       # the end-of-stream window
+    track: int | None = None  # several people (live_tracks.py): whose window this is, and their box
+    box: list[float] | None = None
 
 
 def recent(n: int = 20_000) -> deque:
@@ -146,7 +148,8 @@ class LiveModel:
         with self._lock:
             event = self._close_alert("reset") if self.alert is not None else None
             self.clf.reset()
-            self._embedder = self.backbone.video_embedder()  # person features: a new tracker
+            # person features: a new tracker (none for one person's model of live_tracks.py)
+            self._embedder = self.backbone.video_embedder() if self.backbone is not None else None
             self.alert = FallAlert(self.rule)
             self._starts: deque[float] = deque(maxlen=self.rule.k + self.rule.m + 2)
             self.base = self.samples  # sample index of the classifier's frame 0
@@ -167,7 +170,13 @@ class LiveModel:
             return []
         t0 = time.perf_counter()
         feat = self._embedder.embed([frame_rgb])[0]
+        return self.push(feat, repeat, captured, t0)
+
+    def push(self, feat: np.ndarray, repeat: int, captured: float | None = None, t0: float | None = None
+             ) -> list[Update]:
+        """`feed` for a feature row computed elsewhere (t0: when its backbone call began)."""
         t1 = time.perf_counter()
+        t0 = t1 if t0 is None else t0
         with self._lock:
             results = self.clf.push(feat, repeat)
             self.samples += repeat
@@ -186,6 +195,10 @@ class LiveModel:
         with self._lock:
             ups = [self._update(r, None, final=True) for r in self.clf.finish()] if final_window else []
             return ups, self._close_alert("stream ended")
+
+    def progress(self) -> str:
+        """The overlay's text before the first window completes."""
+        return f"starting {min(self.clf.n, self.window)}/{self.window}"
 
     def snapshot(self) -> tuple[Update | None, bool]:
         with self._lock:
