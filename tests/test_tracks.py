@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from test_live import _Features  # the stand-in backbone: features that follow the picture
 from test_person import FRAME, G, _Det, boxes
 from torch import nn
 
@@ -116,19 +117,6 @@ class BlobDetector(_Det):
             b.orig_shape = f.shape[:2]
             out.append(b)
         return out
-
-
-class _Features(nn.Module):
-    def __init__(self, dim):
-        super().__init__()
-        g = torch.Generator().manual_seed(0)
-        self.conv = nn.Conv2d(3, dim, 8, stride=8)
-        with torch.no_grad():
-            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=g) * 0.05)
-            self.conv.bias.zero_()
-
-    def forward(self, x):
-        return torch.relu(self.conv(x)).mean((2, 3))
 
 
 @pytest.fixture(scope="module")
