@@ -168,7 +168,9 @@ def test_fall_alert_on_falling_clip_not_on_walking(env, tmp_path):
         if got_cmd.exists() and len(got_cmd.read_text().splitlines()) == 2:
             break
         threading.Event().wait(0.05)
-    assert [json.loads(s)["event"] for s in got_cmd.read_text().splitlines()] == ["fall_start", "fall_end"]
+    # one hook process per event, each on its own (never blocking the stream): under load the second can finish
+    # first, so the file's line order is not the events' order; both arrive, once each
+    assert sorted(json.loads(s)["event"] for s in got_cmd.read_text().splitlines()) == ["fall_end", "fall_start"]
     ev, ups, alert_file, got_cmd = seen["walking"]
     assert ev == [] and alert_file.read_text() == "" and not got_cmd.exists()
     assert sum(u["label"] == "walking" for u in ups) > len(ups) / 2
