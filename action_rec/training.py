@@ -26,8 +26,14 @@ TRAINER_DEFAULTS = {
     "devices": 1,
     "default_root_dir": "runs/default",
     "log_every_n_steps": 5,
-    "callbacks": [ModelCheckpoint(monitor="val/loss", mode="min", filename="best", save_last=True)],
 }
+
+
+def trainer_defaults() -> dict:
+    """A fresh checkpoint callback per run: one shared instance kept the best score and path of an earlier run in
+    the same process, so `action-rec cv` scored folds 1..K-1 with fold 0's model (trained on their test sources)."""
+    return {**TRAINER_DEFAULTS,
+            "callbacks": [ModelCheckpoint(monitor="val/loss", mode="min", filename="best", save_last=True)]}
 
 
 def format_results(r: dict) -> str:
@@ -55,7 +61,7 @@ def _fmt(v, digits: int = 3) -> str:
 
 class ActionCLI(LightningCLI):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("trainer_defaults", TRAINER_DEFAULTS)
+        kwargs.setdefault("trainer_defaults", trainer_defaults())
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         # Whole keys only (--data.resiz is an error, not --data.resize), and parse errors raised for the
         # CLI to print as one line instead of a usage dump of every Trainer option.

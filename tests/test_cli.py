@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -189,9 +190,14 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
             "--data.stratify", "true", "--data.val_fraction", "0.3", "--trainer.max_epochs", "1", cwd=d)
     res = json.loads((tmp_path / "cv" / "cv.json").read_text())["results"]["1.0"]
     assert [f["fold"] for f in res["folds"]] == [0, 1]
+    for f in res["folds"]:  # each fold tested with its own model, not an earlier fold's (trained on its test set)
+        assert Path(f["checkpoint"]).is_relative_to(tmp_path / "runs" / "sub1" / f"fold{f['fold']}"), f["checkpoint"]
     assert sum(f["clips"] for f in res["folds"]) == len(clips)  # every clip tested exactly once
     assert res["summary"]["accuracy"]["folds"] == 2 and 0 <= res["summary"]["accuracy"]["mean"] <= 1
     assert "| 100% | 2 |" in (tmp_path / "cv" / "cv.md").read_text() and "cv.md" in p.stdout
+    pooled = res["pooled"]  # the folds' confusion matrices summed: every clip once
+    assert pooled["clips"] == len(clips) and np.asarray(pooled["confusion_matrix"]).sum() == len(clips)
+    assert np.isclose(pooled["accuracy"], sum(f["accuracy"] * f["clips"] for f in res["folds"]) / len(clips))
     bad = run("cv", "--config", "cfg.yaml", "--folds", "1", cwd=d, check=False)
     assert bad.returncode == 2 and "--folds must be >= 2" in bad.stderr
 
