@@ -16,7 +16,7 @@ from typing import Literal
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, WeightedRandomSampler
 
 from . import features
 from .backbones import build_backbone
@@ -35,6 +35,23 @@ def window_starts(n: int, window: int, stride: int) -> list[int]:
     if starts[-1] != n - window:
         starts.append(n - window)
     return starts
+
+
+def source_of(item: VideoItem) -> str:
+    """The source a clip came from: its group (a manifest's source_repo), else the folder holding its class folder."""
+    return item.group or str(Path(item.path).parent.parent)
+
+
+def source_weights(items: list[VideoItem], power: float) -> np.ndarray:
+    """Per-clip sampling weights: n^-power for a clip whose source has n clips of its class, rescaled so every
+    class keeps its total (its clip count), so class balancing elsewhere (the loss) still sees true counts."""
+    counts = Counter((it.label, source_of(it)) for it in items)
+    w = np.array([counts[(it.label, source_of(it))] ** -power for it in items], dtype=float)
+    labels = np.array([it.label for it in items])
+    for label in set(labels):
+        mask = labels == label
+        w[mask] *= mask.sum() / w[mask].sum()
+    return w
 
 
 def take(feats: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -109,7 +126,7 @@ class ActionDataModule(L.LightningDataModule):
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
                  group_column: str | None = None, stratify: bool = False, folds: int = 1, fold: int = 0,
-                 subsample_train: float = 1.0,
+                 subsample_train: float = 1.0, source_balance: float = 0.0,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
                  feature_noise: float = 0.1,
                  extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
@@ -150,6 +167,12 @@ class ActionDataModule(L.LightningDataModule):
                 `folds` class-balanced folds and fold `fold` is the test split (see `action-rec cv`).
             subsample_train: keep this fraction of the training sources without an explicit split (whole
                 sources, by hash; for learning curves: what would more real clips buy?).
+            source_balance: how strongly training windows are drawn per source rather than per clip, within each
+                class: a clip of a source with n clips of its class is drawn n^-source_balance as often (0 = every
+                clip alike; 1 = every source alike), rescaled so each class keeps its share. A source is the
+                group_column value, or for clips without one the folder above their class folder (the synthetic
+                set is one source). Real datasets are lumpy (one repository gave 37 of realtrain's 61 falls):
+                without it the model learns that source's camera and room as "falling".
             windows_per_clip: random training windows drawn per clip and epoch.
             extract_batch_size: frames per backbone call when extracting (default: the backbone's).
             augment: feature-level augmentation for training (speed jitter, dropped frames, noise).
@@ -170,6 +193,9 @@ class ActionDataModule(L.LightningDataModule):
         if val_fraction + test_fraction >= 1:
             raise UsageError(f"data.val_fraction + data.test_fraction must be < 1 (the rest trains), got "
                              f"{val_fraction} + {test_fraction}")
+        if not 0 <= source_balance <= 1:
+            raise UsageError(f"data.source_balance must be in [0, 1] (0 = clips alike, 1 = sources alike), got "
+                             f"{source_balance}")
         if not 0 < subsample_train <= 1:
             raise UsageError(f"data.subsample_train must be in (0, 1], got {subsample_train}")
         if folds > 1 and not 0 <= fold < folds:
@@ -250,8 +276,13 @@ class ActionDataModule(L.LightningDataModule):
     def train_dataloader(self):
         ds = TrainWindows(self.clips["train"], self.hparams.window, self.hparams.windows_per_clip,
                           self.hparams.augment, self.feature_std, self.hparams.feature_noise)
-        return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=True, drop_last=False,
-                          num_workers=self.hparams.num_workers)
+        sampler = None
+        if self.hparams.source_balance > 0:
+            weights = np.repeat(source_weights(self.clip_items["train"], self.hparams.source_balance),
+                                self.hparams.windows_per_clip)
+            sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(ds))
+        return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=sampler is None, sampler=sampler,
+                          drop_last=False, num_workers=self.hparams.num_workers)
 
     def val_dataloader(self):
         return self._clip_loader("val")

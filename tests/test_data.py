@@ -4,6 +4,7 @@ import torch
 
 from action_rec.data import ActionDataModule, ClipWindows, TrainWindows, collate_clips, take, window_starts
 from action_rec.datasets import DatasetError
+from action_rec.errors import UsageError
 
 
 @pytest.mark.parametrize("n,window,stride,expected", [
@@ -84,3 +85,37 @@ def test_datamodule_unknown_class_and_empty_split(tiny_dataset, tmp_path):
     dm.setup("fit")
     with pytest.raises(DatasetError, match="val split is empty"):
         dm.val_dataloader()
+
+
+def test_source_weights_level_sources_within_each_class():
+    from action_rec.data import source_weights
+    from action_rec.datasets import VideoItem
+
+    # falling: one source with 4 clips and one with 1; walking: 2 synthetic clips (no group, one folder)
+    items = ([VideoItem(f"r/falling/a{i}.mp4", "falling", group="big") for i in range(4)]
+             + [VideoItem("r/falling/b.mp4", "falling", group="small")]
+             + [VideoItem(f"synth/train/walking/{i}.mp4", "walking") for i in range(2)])
+    assert np.allclose(source_weights(items, 0.0), 1.0)
+    w = source_weights(items, 1.0)
+    # each falling source draws the same mass; the class keeps its total of 5 clips
+    assert np.isclose(w[:4].sum(), w[4]) and np.isclose(w[:5].sum(), 5)
+    assert np.allclose(w[5:], 1.0)   # one source: nothing to level
+    half = source_weights(items, 0.5)
+    assert w[4] > half[4] > 1.0      # in between
+
+
+def test_source_balance_drives_the_training_sampler(tiny_dataset, tmp_path):
+    from torch.utils.data import WeightedRandomSampler
+
+    with pytest.raises(UsageError, match="source_balance must be in"):
+        make_dm(tiny_dataset, tmp_path, source_balance=1.5)
+    dm = make_dm(tiny_dataset, tmp_path, source_balance=1.0)
+    dm.prepare_data()
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, WeightedRandomSampler)
+    assert loader.sampler.num_samples == len(loader.dataset)
+    plain = make_dm(tiny_dataset, tmp_path)
+    plain.prepare_data()
+    plain.setup("fit")
+    assert not isinstance(plain.train_dataloader().sampler, WeightedRandomSampler)
