@@ -37,6 +37,9 @@ Run `action-rec COMMAND --help` for a command's options; `action-rec --version` 
 """
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+# Packages of the full install that the torch-free runtime install (requirements-runtime.txt) leaves out.
+FULL_INSTALL_ONLY = ("torch", "torchvision", "lightning", "torchmetrics", "jsonargparse", "ultralytics", "yaml",
+                     "matplotlib", "onnx", "efficientnet_lite_pytorch")
 TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
 
@@ -303,6 +306,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (UsageError, FileNotFoundError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in FULL_INSTALL_ONLY:
+            raise
+        # the torch-free runtime install (requirements-runtime.txt): only label/live with an export bundle
+        print(f"{prog}: error: {e.name} is not installed: this is the torch-free runtime install, which runs "
+              "`action-rec label/live --ckpt BUNDLE/` with a bundle written by `action-rec export`; everything else "
+              "(and a .ckpt) needs the full install (`pip install action-rec`)", file=sys.stderr)
         return 2
     except Exception as e:  # friendly one-liners for the errors users cause; others keep their traceback
         from .errors import BackboneWeightsError
