@@ -34,6 +34,9 @@ class CheckpointError(UsageError):
 
 def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> ActionClassifier:
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"{p}: a folder, not a checkpoint file; an export bundle (`action-rec export`) runs "
+                              "with `action-rec label/live --ckpt FOLDER`, everything else takes the .ckpt")
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
     try:
