@@ -168,8 +168,7 @@ def _warn(notes: list[str]) -> None:
 
 def cmd_label(argv: list[str]) -> int:
     a = build_parser().parse_args(argv)
-    from .errors import BackboneWeightsError
-    from .errors import UsageError
+    from .errors import BackboneWeightsError, UsageError
 
     try:
         return run(a)
