@@ -83,6 +83,10 @@ def live_latency(preds: dict, videos: list[Path], frames_cap: int) -> dict[str, 
                 out[name].append(time.perf_counter() - t0)
         if min(len(x) for x in out.values()) >= frames_cap:
             break
+    for name, model in models.items():
+        t = model.timings
+        print(f"{name:<10}  live: backbone call p50 {np.median(t.backbone) * 1000:.1f} ms, LSTM step(s) p50 "
+              f"{np.median(t.lstm) * 1000:.2f} ms")
     return {name: np.asarray(x) for name, x in out.items()}
 
 
