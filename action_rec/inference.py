@@ -10,7 +10,6 @@ import inspect
 import logging
 import os
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,13 +17,13 @@ import torch
 
 from .backbones import FALL_DETECTION, build_backbone
 from .classifier import FORMAT_VERSION, ActionClassifier
-from .data import take, window_starts
-from .decision import FallRule, decide
+from .decision import FallRule
 from .errors import UsageError
 from .features import extract_video
 from .onnx_runtime import QUANT_VERSION
 from .person import VERSION as PERSON_VERSION
 from .person import build_features
+from .windows import VideoPrediction, video_prediction, windows  # noqa: F401  (VideoPrediction: re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +34,9 @@ class CheckpointError(UsageError):
 
 def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> ActionClassifier:
     p = Path(path)
+    if p.is_dir():
+        raise CheckpointError(f"{p}: a folder, not a checkpoint file; an export bundle (`action-rec export`) runs "
+                              "with `action-rec label/live --ckpt FOLDER`, everything else takes the .ckpt")
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
     try:
@@ -63,17 +65,6 @@ def load_classifier(path: str | os.PathLike, map_location: str = "cpu") -> Actio
         raise CheckpointError(f"{p}: weights do not fit the model its settings describe: {e}") from e
     model.apply_operating_point(ckpt.get("operating_point"))  # the fall rule chosen on validation, if any
     return model.eval()
-
-
-@dataclass
-class VideoPrediction:
-    path: str
-    label: str
-    confidence: float
-    probs: dict[str, float]          # mean over windows
-    window_probs: np.ndarray         # (W, C)
-    window_starts_s: list[float]
-    events: list[tuple[float, float]]  # fall events as (start_s, end_s)
 
 
 class Predictor:
@@ -122,20 +113,19 @@ class Predictor:
     @torch.inference_mode()
     def window_probs(self, feats: np.ndarray, stride: int | None = None) -> tuple[np.ndarray, list[int]]:
         """All windows of a feature sequence in one batched LSTM call -> ((W, C) probs, starts)."""
-        starts = window_starts(len(feats), self.window, stride or max(1, self.window // 2))
-        idx = np.asarray(starts)[:, None] + np.arange(self.window)[None, :]
-        x = torch.from_numpy(take(feats, idx)).float().to(self.device)
+        x, starts = windows(feats, self.window, stride)
+        x = torch.from_numpy(x).float().to(self.device)
         return self.model(x).softmax(-1).cpu().numpy(), starts
 
     def predict_features(self, path: str, feats: np.ndarray, stride: int | None = None) -> VideoPrediction:
         probs, starts = self.window_probs(feats, stride)
-        idx, conf, events = decide(probs, self.class_names, self.rule)
-        t = [s / self.fps for s in starts]
-        win = self.window / self.fps
-        return VideoPrediction(
-            path=str(path), label=self.class_names[idx], confidence=conf,
-            probs=dict(zip(self.class_names, probs.mean(0).round(6).tolist())), window_probs=probs,
-            window_starts_s=t, events=[(t[a], t[b] + win) for a, b in events])
+        return video_prediction(path, probs, starts, self.class_names, self.rule, self.fps, self.window)
+
+    def streaming_classifier(self, window: int, stride: int):
+        """What live mode advances frame by frame (stream.StreamingClassifier on this checkpoint's LSTM)."""
+        from .stream import StreamingClassifier
+
+        return StreamingClassifier(self.model.net, window, stride)
 
     def predict_video(self, path: str | os.PathLike, stride: int | None = None) -> VideoPrediction:
         feats, _ = extract_video(self.backbone, path, self.fps)

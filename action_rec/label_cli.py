@@ -30,7 +30,8 @@ stops at once with a message (exit 2)."""
 def build_parser() -> argparse.ArgumentParser:
     ap = parser(prog="action-rec label", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("paths", nargs="+", metavar="PATH", help="video file, folder or glob pattern")
-    ap.add_argument("--ckpt", required=True, help="checkpoint written by `action-rec fit`")
+    ap.add_argument("--ckpt", required=True, help="checkpoint written by `action-rec fit`, or a bundle folder "
+                    "written by `action-rec export` (runs without torch)")
     ap.add_argument("--out", default="labels.csv", help="CSV, one row per video (default: %(default)s)")
     ap.add_argument("--jsonl", help="also write a per-window timeline here (JSON lines)")
     ap.add_argument("--annotate", metavar="DIR", help="write annotated copies of the videos into DIR")
@@ -97,8 +98,14 @@ def _device(name: str) -> str:
 
 def run(a: argparse.Namespace) -> int:
     from .labeling import LabelRun, default_workers
+    from .runtime import is_bundle
 
     t0 = time.perf_counter()
+    if is_bundle(a.ckpt):  # an export bundle: ONNX Runtime on the CPU, torch never imported
+        if a.devices is not None or a.num_nodes is not None:
+            raise UsageError("--devices/--num-nodes: scale-out labelling runs the checkpoint with Lightning; give "
+                             "the .ckpt, or drop them to label with the bundle")
+        a.device = "cpu" if a.device == "auto" else a.device  # anything else: load_bundle says it runs on the CPU
     workers = a.workers if a.workers is not None else default_workers(_device(a.device))
     kw = dict(out=a.out, jsonl=a.jsonl, annotate=a.annotate, overwrite=a.overwrite, stride=a.stride,
               threshold=a.threshold, fall_k=a.fall_k, workers=workers, recursive=a.recursive)
@@ -161,8 +168,7 @@ def _warn(notes: list[str]) -> None:
 
 def cmd_label(argv: list[str]) -> int:
     a = build_parser().parse_args(argv)
-    from .backbones import BackboneWeightsError
-    from .errors import UsageError
+    from .errors import BackboneWeightsError, UsageError
 
     try:
         return run(a)

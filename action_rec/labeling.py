@@ -209,7 +209,8 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     # only decode and this process batches their frames into the one device.
     # Person features follow each video in order (a tracker): always computed where the video is decoded.
     fe = features or pred.backbone
-    own = next(fe.parameters()).device.type == "cpu" or not fe.fits_frames
+    on = getattr(fe, "device_type", None) or next(fe.parameters()).device.type  # a bundle's backbone: "cpu"
+    own = on == "cpu" or not fe.fits_frames
     src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, fe.preprocess,
                    workers, chunk, backbone=fe.worker_embedder(threads=1) if own else None)
 
@@ -260,10 +261,18 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
 
 
 def load_predictor(ckpt, device: str = "cpu", threshold: float | None = None, fall_k: int | None = None):
-    """Predictor for a checkpoint path (or an existing Predictor), with the fall rule's overrides."""
-    from .inference import Predictor
+    """Predictor for a checkpoint path, a bundle folder (`action-rec export`: runtime.BundlePredictor, no torch) or
+    an existing (Bundle)Predictor, with the fall rule's overrides."""
+    from .runtime import is_bundle, load_bundle
 
-    pred = ckpt if isinstance(ckpt, Predictor) else Predictor(ckpt, device=device)
+    if is_bundle(ckpt):
+        pred = load_bundle(ckpt, device)
+    elif hasattr(ckpt, "predict_features"):
+        pred = ckpt
+    else:
+        from .inference import Predictor
+
+        pred = Predictor(ckpt, device=device)
     changes = {k: v for k, v in (("threshold", threshold), ("k", fall_k), ("m", fall_k)) if v is not None}
     if changes:
         pred.rule = replace(pred.rule, **changes)

@@ -20,7 +20,6 @@ import time
 
 import cv2
 import numpy as np
-import torch
 
 from .argtypes import float_between, int_at_least, parser, positive_float
 from .capture import CaptureThread, LatestSlot, SourceError, open_source
@@ -129,16 +128,26 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
     """The live loop. `source` (a capture.Source) and `predictor` (an inference.Predictor) replace
     --source and --ckpt: tests use them to run a fake camera or a stand-in backbone."""
     from .decision import FallRule
-    from .inference import Predictor
+    from .runtime import is_bundle, load_bundle
 
     if not a.headless and (why := display_problem()):
         print(f"action-rec live: {why}; run with --headless (JSON lines on stdout), optionally with "
               "--save out.mp4 for an annotated recording", file=log)
         return 2
-    if a.threads:
+    bundle = predictor is None and is_bundle(a.ckpt)  # an export bundle: ONNX Runtime, torch never imported
+    if a.threads and not bundle:
+        import torch
+
         torch.set_num_threads(a.threads)
     check_outputs(a)
-    predictor = predictor or Predictor(a.ckpt, a.device, a.weights)
+    if predictor is None and bundle:
+        if a.weights:
+            raise UsageError("--weights: a bundle carries its backbone (backbone.onnx); drop --weights")
+        predictor = load_bundle(a.ckpt, a.device, a.threads)
+    elif predictor is None:
+        from .inference import Predictor
+
+        predictor = Predictor(a.ckpt, a.device, a.weights)
     r = predictor.rule
     predictor.rule = FallRule(r.fall_class, a.fall_threshold if a.fall_threshold is not None else r.threshold,
                               a.fall_k or r.k, a.fall_m or r.m)
@@ -291,7 +300,7 @@ def benchmark_report(model: LiveModel, source, realtime, capture, shown, frame_t
     return {
         "source": source.name, "realtime": realtime, "backbone": ident["backbone"],
         "runtime": getattr(model.backbone, "runtime", "torch"),
-        "image_size": ident["preprocess"]["size"], "threads": torch.get_num_threads(),
+        "image_size": ident["preprocess"]["size"], "threads": _threads(model.backbone),
         "sampling_fps": model.fps, "window": model.window, "stride": model.stride,
         "seconds": round(wall, 2), "frames_shown": shown,
         "display_fps": round((len(frame_times)) / wall, 1) if wall else None,
@@ -306,12 +315,22 @@ def benchmark_report(model: LiveModel, source, realtime, capture, shown, frame_t
     }
 
 
+def _threads(backbone) -> int:
+    """Threads of the backbone: a bundle's ONNX Runtime session's, else torch's."""
+    threads = getattr(backbone, "threads", None)
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return int(threads)
+
+
 def format_benchmark(r: dict) -> str:
     def f(v, spec=".1f"):
         return "-" if v is None else format(v, spec)
     return "\n".join([
         f"benchmark: {r['source']} ({'realtime' if r['realtime'] else 'as fast as possible'}), "
-        f"{r['backbone']} @{r['image_size']} ({r['runtime']}), {r['threads']} torch threads",
+        f"{r['backbone']} @{r['image_size']} ({r['runtime']}), {r['threads']} threads",
         f"  display           {f(r['display_fps'])} frames/s over {r['seconds']} s ({r['frames_shown']} frames)",
         f"  model             {f(r['backbone_fps'])} backbone calls/s for {r['sampling_fps']:g} samples/s; "
         f"fresh features for {f(r['fresh_sample_share'] and 100 * r['fresh_sample_share'], '.0f')}% of samples",
@@ -331,7 +350,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap = parser(prog="action-rec live", description=(
         "Label a camera, a video file or an RTSP/HTTP stream as it plays; raise an alert when a fall is "
         "confirmed. Window keys: q/Esc quit, r reset."))
-    ap.add_argument("--ckpt", required=True, help="a checkpoint written by `action-rec fit`")
+    ap.add_argument("--ckpt", required=True, help="a checkpoint written by `action-rec fit`, or a bundle folder "
+                    "written by `action-rec export` (runs without torch)")
     ap.add_argument("--source", default="0", help="camera index, video file or rtsp:// / http:// URL "
                     "(default: camera 0)")
     ap.add_argument("--headless", action="store_true", help="no window: one JSON line per model update and "
@@ -359,7 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                    "main person only (one label, one alert)")
     ap.add_argument("--max-tracks", type=int_at_least(1), default=8, help="people followed at once, the "
                     "largest first (default: %(default)s)")
-    ap.add_argument("--threads", type=int_at_least(1), help="torch threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int_at_least(1), help="torch threads, or a bundle's ONNX Runtime threads "
+                    "(default: torch's choice / one per core)")
     ap.add_argument("--duration", type=positive_float, help="stop after this many seconds of video")
     ap.add_argument("--stall-timeout", type=positive_float, default=5.0, help="give up on a camera/stream that "
                     "delivers no frame for this many seconds (default: %(default)s)")
@@ -367,7 +388,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .backbones import BackboneWeightsError
+    from .errors import BackboneWeightsError
 
     a = build_parser().parse_args(argv)
     try:

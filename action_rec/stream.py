@@ -7,6 +7,9 @@ drift away from what training saw, and re-running the LSTM over the whole window
 `stride` sampled frames, all lanes advance together with one batched `step()`, and a lane that has seen
 `window` frames is emitted and dropped. That is ceil(window/stride) steps of a tiny LSTM per frame —
 constant work — and the emitted windows are exactly the batch windows (tests/test_live.py checks it).
+
+torch is imported only by StreamingClassifier (a checkpoint's LSTM): LiveModel also runs a bundle's ONNX head
+(runtime.py), which must not import torch.
 """
 
 from __future__ import annotations
@@ -16,13 +19,17 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .data import take
 from .decision import FallAlert
-from .model import ActionLSTM
+from .windows import take
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import ActionLSTM
 
 
 @dataclass
@@ -46,27 +53,31 @@ class StreamingClassifier:
         self.lane_start: list[int] = []              # first frame of each lane, oldest first
         self.recent: deque[np.ndarray] = deque(maxlen=self.window)  # for the end-of-stream window only
 
-    @torch.inference_mode()
     def push(self, feat: np.ndarray, repeat: int = 1) -> list[WindowResult]:
         """Advance by `repeat` sampled frames that all show `feat` (repeats stand in for sample times
         the backbone had no fresh frame for). Returns the windows completed, oldest first."""
+        import torch
+
         out = []
         param = next(self.net.parameters())
-        x = torch.as_tensor(np.asarray(feat, dtype=np.float32), device=param.device)[None]
-        for _ in range(repeat):
-            if self.n % self.stride == 0:
-                self._add_lane(x)
-            logits, self.state = self.net.step(x.expand(len(self.lane_start), -1), self.state)
-            self.recent.append(np.asarray(feat, dtype=np.float32))
-            self.n += 1
-            if self.lane_start and self.n - self.lane_start[0] == self.window:
-                probs = logits[0].softmax(-1).cpu().numpy()
-                out.append(WindowResult(self.lane_start.pop(0), probs))
-                h, c, prev = self.state
-                self.state = (h[:, 1:], c[:, 1:], prev[1:]) if self.lane_start else None
+        with torch.inference_mode():
+            x = torch.as_tensor(np.asarray(feat, dtype=np.float32), device=param.device)[None]
+            for _ in range(repeat):
+                if self.n % self.stride == 0:
+                    self._add_lane(x)
+                logits, self.state = self.net.step(x.expand(len(self.lane_start), -1), self.state)
+                self.recent.append(np.asarray(feat, dtype=np.float32))
+                self.n += 1
+                if self.lane_start and self.n - self.lane_start[0] == self.window:
+                    probs = logits[0].softmax(-1).cpu().numpy()
+                    out.append(WindowResult(self.lane_start.pop(0), probs))
+                    h, c, prev = self.state
+                    self.state = (h[:, 1:], c[:, 1:], prev[1:]) if self.lane_start else None
         return out
 
     def _add_lane(self, x: torch.Tensor) -> None:
+        import torch
+
         # A new lane is a zero LSTM state whose "previous frame" is this frame: its first motion feature is
         # then zero, as for the first frame of a batch window (ActionLSTM.embed with prev=None).
         layers, hidden = self.net.lstm.num_layers, self.net.lstm.hidden_size
@@ -78,7 +89,6 @@ class StreamingClassifier:
             self.state = (torch.cat([h, zeros], 1), torch.cat([c, zeros], 1), torch.cat([prev, x]))
         self.lane_start.append(self.n)
 
-    @torch.inference_mode()
     def finish(self) -> list[WindowResult]:
         """End of a finite stream: the window batch mode adds at the end (a clip shorter than `window`,
         padded by repeating its last frame, or the last window aligned to the clip's end when it is off
@@ -86,10 +96,13 @@ class StreamingClassifier:
         n, w = self.n, self.window
         if n == 0 or (n >= w and (n - w) % self.stride == 0):
             return []
+        import torch
+
         feats = np.stack(self.recent)
         x = take(feats, np.arange(w)) if n < w else feats
         param = next(self.net.parameters())
-        probs = self.net(torch.from_numpy(x)[None].to(param.device)).softmax(-1)[0].cpu().numpy()
+        with torch.inference_mode():
+            probs = self.net(torch.from_numpy(x)[None].to(param.device)).softmax(-1)[0].cpu().numpy()
         return [WindowResult(max(0, n - w), probs)]
 
 
@@ -131,7 +144,10 @@ class LiveModel:
         self.backbone, self.fps, self.window = predictor.backbone, float(predictor.fps), int(predictor.window)
         self.class_names, self.rule = list(predictor.class_names), predictor.rule
         self.stride = int(stride or max(1, self.window // 2))  # batch's default stride
-        self.clf = StreamingClassifier(predictor.model.net, self.window, self.stride)
+        # a checkpoint's LSTM (StreamingClassifier) or a bundle's ONNX head (runtime.py), same lanes either way
+        make = getattr(predictor, "streaming_classifier", None)
+        self.clf = (make(self.window, self.stride) if make is not None
+                    else StreamingClassifier(predictor.model.net, self.window, self.stride))
         self.fall_index = (self.class_names.index(self.rule.fall_class)
                            if self.rule.fall_class in self.class_names else None)
         self.timings = Timings()
