@@ -264,3 +264,102 @@ def test_two_people_falling_raise_two_alerts_each_naming_its_track(two):
         _, _, events = decide(ref, pred.class_names, pred.rule)
         assert bool(events) == (tid != 3)
     assert {e["track"] for e in ends} <= {1, 2}
+
+
+# ------------------------------------------------------------------------------------- re-link after a fall
+# A stands, then falls at once: the lying box overlaps the standing one too little for the tracker's motion model,
+# so the tracker loses the standing track and confirms a new one. B walks on the right all along.
+STAND, LIE = (100, 40, 140, 200, 0.9, 0), (60, 160, 220, 200, 0.9, 1)
+FALL_SEQ = [boxes(a, (250 + 2 * k, 30, 290 + 2 * k, 210, 0.8, 0))
+            for k, a in enumerate([STAND] * 10 + [LIE] * 10)]
+
+
+def test_a_person_lost_at_their_fall_keeps_their_id_and_history():
+    """With re-link the lying box continues the faller's track (id, usual height: height_vs_track shows the drop);
+    without it, a third id with a fresh history (what the tracker alone gives)."""
+    out = run_multi(MultiTrackState(_Det(), relink=8), FALL_SEQ)
+    assert all(sorted(m) == [1, 2] for m in out)  # B (larger box) is 1, A is 2, and stays 2
+    assert [round(float(m[2][2][0])) for m in out if m[2][2] is not None] == [100] * 10 + [60] * 9
+    assert any(m[2][2] is None for m in out[10:])  # the sample where the tracker had lost A: a no-person row
+    lying = [m[2][1] for m in out[11:]]
+    assert all(g[G["present"]] == 1 and g[G["height_vs_track"]] < -0.5 for g in lying[:3])  # 40 px vs usual 160
+
+    plain = run_multi(MultiTrackState(_Det(), relink=0), FALL_SEQ)
+    assert sorted(plain[-1]) == [1, 2, 3] and plain[-1][2][2] is None  # A lost for good, a new person 3
+    assert plain[12][3][1][G["height_vs_track"]] == 0  # with no history
+
+
+def test_relink_never_hands_a_lost_persons_state_to_someone_else():
+    """Two people cross (the detector sees one box while they overlap): each keeps their own id and direction. A
+    person who leaves while someone new appears far away (more than a body size), and a person lost for longer
+    than the re-link window and then replaced where they were: new ids, fresh histories."""
+    seq = []
+    for k in range(24):
+        a, b = (40 + 10 * k, 40, 80 + 10 * k, 200, 0.9, 0), (270 - 10 * k, 60, 300 - 10 * k, 200, 0.9, 0)
+        seq.append(boxes(a) if 10 <= k <= 13 else boxes(a, b))
+    out = run_multi(MultiTrackState(_Det(), relink=8), seq)
+    xs = {tid: [float(m[tid][2][0]) for m in out if tid in m and m[tid][2] is not None] for tid in (1, 2)}
+    assert all(sorted(m) == [1, 2] for m in out)
+    assert np.all(np.diff(xs[1]) > 0) and np.all(np.diff(xs[2]) < 0) and len(xs[1]) == 24 and len(xs[2]) == 20
+
+    far = [boxes((60, 40, 100, 200, 0.9, 0))] * 6 + [boxes((250, 40, 290, 200, 0.9, 0))] * 4  # > 160 px away
+    out = run_multi(MultiTrackState(_Det(), relink=8), far)
+    assert sorted(out[-1]) == [1, 2] and out[-1][1][2] is None
+    g = out[-1][2][1]
+    assert g[G["present"]] == 1 and g[G["vx"]] == 0 and g[G["height_vs_track"]] == 0
+
+    small = [boxes((60, 40, 100, 200, 0.9, 0))] * 6 + [boxes((70, 150, 90, 200, 0.9, 0))] * 4  # a child there
+    assert sorted(run_multi(MultiTrackState(_Det(), relink=8), small)[-1]) == [1, 2]
+
+    # nobody in view for a while, then a lying box where they stood (too little overlap for the tracker)
+    late = [boxes(STAND)] * 6 + [boxes()] * 10 + [boxes(LIE)] * 3
+    got = run_multi(MultiTrackState(_Det(), relink=8), late)  # lost 11 samples > 8: too late to be them
+    assert sorted(got[-1]) == [1, 2] and got[-1][2][1][G["height_vs_track"]] == 0
+    soon = [boxes(STAND)] * 6 + [boxes()] * 3 + [boxes(LIE)] * 3  # within the window: them
+    got = run_multi(MultiTrackState(_Det(), relink=8), soon)
+    assert sorted(got[-1]) == [1] and got[-1][1][1][G["height_vs_track"]] < -0.5
+
+
+def test_relinked_person_keeps_their_lstm_state_live_and_batch_alike(tmp_path):
+    """FALL_SEQ through TrackFeatures (batch) and TrackLiveModel (live): the faller is one sequence, one LiveModel
+    from start to end, and live's windows there equal batch windows of that one sequence."""
+    from conftest import write_checkpoint
+
+    from action_rec.inference import Predictor
+    from action_rec.live_tracks import TrackLiveModel
+    from action_rec.tracks import per_track_features, track_results
+
+    pred = Predictor(write_checkpoint(tmp_path / "m.ckpt", NAMES, fps=4.0, window=6, hidden=32))
+    d = pred.backbone.feature_dim - len(GEOMETRY)
+
+    class Scripted(_Det):
+        def detect(self, frames):
+            return [next(self.script) for _ in frames]
+
+    def features():
+        det = Scripted()
+        det.script = iter(FALL_SEQ)
+        frames = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+        pred.backbone = PersonFeatures(Backbone("standin", "test", _Features(d), Preprocess(size=64)), "person", det)
+        return per_track_features(pred), frames
+
+    feats, frame = features()
+    assert feats.relink == 4  # 1 s at the checkpoint's 4 samples/s
+    arr = feats.embed([frame] * len(FALL_SEQ))
+    seqs = {s.id: s for s in split_tracks(arr)}
+    assert sorted(seqs) == [1, 2] and seqs[2].first == 0 and len(seqs[2].feats) == len(FALL_SEQ)
+    batch = {t.id: t for t in track_results(pred, arr, len(FALL_SEQ) / pred.fps)}
+
+    feats, frame = features()
+    model = TrackLiveModel(pred, feats)
+    ups, mine = [], None
+    for i in range(len(FALL_SEQ)):
+        ups += model.feed(frame, 1)
+        if i == 5:
+            mine = model.people_models[2]
+    assert model.people_models[2] is mine and sorted(model.people_models) == [1, 2]
+    ups += model.finish()[0]
+    for tid, t in batch.items():
+        got = [u for u in ups if u.track == tid]
+        assert [u.start_s for u in got] == pytest.approx(t.window_starts_s, abs=1e-3)
+        np.testing.assert_allclose(np.array([u.probs for u in got]), t.window_probs, atol=2e-6)
