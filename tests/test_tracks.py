@@ -7,6 +7,7 @@ tracks' own rows (the faller's windows around the fall = falling, everything els
 """
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -363,3 +364,45 @@ def test_relinked_person_keeps_their_lstm_state_live_and_batch_alike(tmp_path):
         got = [u for u in ups if u.track == tid]
         assert [u.start_s for u in got] == pytest.approx(t.window_starts_s, abs=1e-3)
         np.testing.assert_allclose(np.array([u.probs for u in got]), t.window_probs, atol=2e-6)
+
+
+def test_evaluate_scores_clips_by_the_any_track_rule_as_label_does(two, tmp_path, monkeypatch):
+    """`evaluate` on the two-person clip labelled `falling` (and a copy labelled `other`, a non-fall clip): per
+    track by default, so the clip is `falling` (the faller's track alerts, the walker's not) with label's very
+    label and per-track events, the report says which rule; --main-person scores the main person like
+    `label --main-person`."""
+    import csv
+    import shutil
+
+    from conftest import write_checkpoint
+
+    import action_rec.inference
+    from action_rec.evaluation import evaluate
+    from action_rec.labeling import label_videos
+
+    pred, video, _, faller = two
+    ckpt = write_checkpoint(tmp_path / "m.ckpt", NAMES, fps=4.0, window=6, hidden=32)  # its identity only
+    data = tmp_path / "data"
+    for label in ("falling", "other"):
+        (data / label).mkdir(parents=True)
+        shutil.copy(video, data / label / "two.mp4")
+    (lab,) = label_videos([video], pred, workers=0)
+    (main,) = label_videos([video], pred, tracks=False, workers=0)
+    monkeypatch.setattr(action_rec.inference, "Predictor", lambda *a, **k: pred)  # the stand-in backbone
+
+    for kw, mode, ref in (({}, "tracks", lab), ({"tracks": False}, "main person", main)):
+        out = tmp_path / mode.replace(" ", "_")
+        r = evaluate(ckpt, data, out, cache_dir=str(tmp_path / "cache"), progress=False, **kw)
+        assert r["clip_rule"]["mode"] == mode and r["clip_rule"]["text"] in (out / "report.md").read_text()
+        rows = {Path(x["path"]).parent.name: x for x in csv.DictReader(open(out / "predictions.csv"))}
+        for x in rows.values():
+            assert x["predicted"] == ref.label and float(x["confidence"]) == pytest.approx(ref.confidence, abs=1e-4)
+        assert r["fall"]["false_alerts"] == len(ref.events)  # the `other` copy's alerts
+        assert r["fall"]["alerted"] == int(bool(ref.events))
+        if mode == "tracks":
+            assert ref.label == "falling" and r["fall"]["detected"] == 1
+            assert rows["falling"]["fall_events"] == ";".join(
+                f"{faller}:{a:.2f}-{b:.2f}" for t in ref.tracks if t.id == faller for a, b in t.events)
+            here = r["operating_curve"]["checkpoint_point"]
+            assert here["detected"] == 1 and here["false_alerts"] == len(ref.events)
+
