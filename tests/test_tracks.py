@@ -406,3 +406,40 @@ def test_evaluate_scores_clips_by_the_any_track_rule_as_label_does(two, tmp_path
             here = r["operating_curve"]["checkpoint_point"]
             assert here["detected"] == 1 and here["false_alerts"] == len(ref.events)
 
+
+def test_worker_processes_and_lightning_predict_label_each_person_as_one_thread_does(two, tmp_path):
+    """`label --workers 2` (decoder processes that also track and embed) and the Lightning predict path
+    (`--devices`, here one CPU process) write the per-person rows and timeline of workers=0."""
+    import csv
+    import shutil
+
+    from action_rec.distributed import label_distributed
+    from action_rec.labeling import label_videos
+
+    pred, video, _, faller = two
+    vids = [shutil.copy(video, tmp_path / name) for name in ("a.mp4", "b.mp4")]
+
+    def rows(out):
+        got = {Path(r["path"]).name: r for r in csv.DictReader(open(out))}
+        lines = sorted((Path(x["path"]).name, x["track"], x["start_s"], json.dumps(x["box"]), x["label"])
+                       for x in map(json.loads, open(out.with_suffix(".jsonl"))))
+        return got, lines
+
+    def same(a, b):
+        assert set(a[0]) == set(b[0]) == {"a.mp4", "b.mp4"} and a[1] == b[1]
+        for name, r in a[0].items():
+            for k, v in r.items():
+                if k.startswith("p_") or k == "confidence":
+                    assert float(v) == pytest.approx(float(b[0][name][k]), abs=1e-4)
+                elif k not in ("path", "mtime_ns"):
+                    assert v == b[0][name][k], (name, k)
+
+    out = {k: tmp_path / f"{k}.csv" for k in ("w0", "w2", "lightning")}
+    for k, w in (("w0", 0), ("w2", 2)):
+        assert all(r.ok for r in label_videos(vids, pred, out=out[k], jsonl=out[k].with_suffix(".jsonl"), workers=w))
+    ref = rows(out["w0"])
+    assert ref[0]["a.mp4"]["fall_events"].startswith(f"{faller}:") and {x[1] for x in ref[1]} == {1, 2}
+    same(rows(out["w2"]), ref)
+    label_distributed(vids, pred, out=out["lightning"], jsonl=out["lightning"].with_suffix(".jsonl"), workers=0,
+                      accelerator="cpu", devices=1)
+    same(rows(out["lightning"]), ref)
