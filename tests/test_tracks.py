@@ -186,7 +186,7 @@ def test_batch_labels_each_person_and_alerts_on_the_faller_only(two, tmp_path):
     assert m.ok and m.tracks is None and m.window_probs is not None
 
 
-def test_frame_checkpoint_asked_for_tracks_is_a_usage_error(make_checkpoint, make_video, tmp_path):
+def test_frame_checkpoint_asked_for_tracks_is_a_usage_error(make_checkpoint, make_video, tmp_path, capsys):
     from action_rec.errors import UsageError
     from action_rec.label_cli import cmd_label
     from action_rec.labeling import label_videos
@@ -196,6 +196,14 @@ def test_frame_checkpoint_asked_for_tracks_is_a_usage_error(make_checkpoint, mak
     with pytest.raises(UsageError, match="need a checkpoint trained with `features: person`"):
         label_videos([video], ckpt, tracks=True)
     assert cmd_label([str(video), "--ckpt", str(ckpt), "--tracks", "--out", str(tmp_path / "x.csv")]) == 2
+    from action_rec.cli import main
+
+    make_video(tmp_path / "ds" / "falling" / "b.mp4")
+    capsys.readouterr()
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "r"),
+                 "--tracks"]) == 2
+    assert "per-person tracks need a checkpoint trained with" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
     (r,) = label_videos([video], ckpt, workers=0)  # whole frames: exactly as before, no tracks
     assert r.ok and r.tracks is None
 
