@@ -142,7 +142,8 @@ def main() -> int:
             video = make_video(tmp / f"people{n}.mp4", n, a.seconds)
             print(f"{n} people: video made; live ...", file=sys.stderr, flush=True)
             lv = live(a.ckpt, video, a.threads)
-            copies = [video] + [Path(shutil.copy(video, tmp / f"people{n}_{i}.mp4")) for i in range(1, a.copies or a.workers)]
+            copies = [video] + [Path(shutil.copy(video, tmp / f"people{n}_{i}.mp4"))
+                                for i in range(1, a.copies or a.workers)]
             print(f"{n} people: batch ...", file=sys.stderr, flush=True)
             bt = batch(a.ckpt, copies, a.workers, tmp / f"labels{n}.csv")
             rows.append({"people": n, "live": lv, "batch": bt})
@@ -154,17 +155,20 @@ def main() -> int:
 
     def f(v, spec=".1f"):
         return "-" if v is None else format(v, spec)
-    print(f"\ncheckpoint {a.ckpt}: {ident['features']} features, {ident['backbone']} {ident['preprocess']['size']} px "
-          f"{ident.get('precision', 'fp32')}, detector {ident['detector']['image_size']} px {ident['detector']['tracker']}; "
+    det = ident["detector"]
+    print(f"\ncheckpoint {a.ckpt}: {ident['features']} features, {ident['backbone']} {ident['preprocess']['size']} "
+          f"px {ident.get('precision', 'fp32')}, detector {det['image_size']} px {det['tracker']}; "
           f"{os.cpu_count()} cores; {a.seconds:g} s 640x480 30-fps video per row, live in real time, batch "
           f"--workers {a.workers} on {a.copies or a.workers} copies")
     head = ("people in view", "followed per sample (p10-p90)", "live display fps", "model steps/s",
-            "window updates/s", "p50 / p95 latency ms", "live alerts (tracks)", "batch x real time", "batch fall tracks")
+            "window updates/s", "p50 / p95 latency ms", "live alerts (tracks)", "batch x real time",
+            "batch fall tracks")
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for r in rows:
         lv, bt = r["live"] or {}, r["batch"]
         print("| " + " | ".join([
-            str(r["people"]), f"{bt['people_per_sample']:.1f} ({bt['people_p10_p90'][0]:g}-{bt['people_p10_p90'][1]:g})",
+            str(r["people"]),
+            f"{bt['people_per_sample']:.1f} ({bt['people_p10_p90'][0]:g}-{bt['people_p10_p90'][1]:g})",
             f(lv.get("display_fps")), f"{f(lv.get('backbone_fps'))} of {f(lv.get('sampling_fps'), 'g')}",
             f(lv.get("updates_per_s"), ".2f"),
             f"{f(lv.get('latency_p50_ms'), '.0f')} / {f(lv.get('latency_p95_ms'), '.0f')}",
