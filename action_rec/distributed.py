@@ -52,10 +52,11 @@ class _Videos(Dataset):
 
 
 class _LabelModule(L.LightningModule):
-    def __init__(self, pred, jobs: list[Job], stride: int | None):
+    def __init__(self, pred, jobs: list[Job], stride: int | None, features=None):
         super().__init__()
         self.pred, self.jobs, self.stride = pred, jobs, stride
         self.backbone, self.classifier = pred.backbone, pred.model  # registered: Lightning moves them
+        self.features = features or pred.backbone  # tracks.TrackFeatures: one result per tracked person
 
     def on_predict_start(self) -> None:
         self.pred.device = self.device
@@ -63,8 +64,8 @@ class _LabelModule(L.LightningModule):
     def predict_step(self, batch: list[dict], batch_idx: int) -> list:
         good = [b for b in batch if b["frames"] is not None]
         kw = {"batch_size": 64} if self.device.type == "cuda" else {}
-        if not self.backbone.fits_frames:  # person features follow each video on its own (a tracker each)
-            feats = np.concatenate([self.backbone.video_embedder().embed(b["frames"]) for b in good]) if good else None
+        if not self.features.fits_frames:  # person features follow each video on its own (a tracker each)
+            feats = np.concatenate([self.features.video_embedder().embed(b["frames"]) for b in good]) if good else None
         else:  # one backbone call for the frames of every video in the batch
             feats = self.backbone.embed(join_frames([b["frames"] for b in good]), **kw) if good else None
         out, at = [], 0
@@ -149,14 +150,17 @@ def _has_copy(folder, job: Job) -> bool:
 def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite: bool = False,
                       stride: int | None = None, threshold: float | None = None, fall_k: int | None = None,
                       workers: int = 1, recursive: bool = True, accelerator: str = "auto",
-                      devices="auto", num_nodes: int = 1, strategy: str = "auto", videos_per_batch: int = 4
+                      devices="auto", num_nodes: int = 1, strategy: str = "auto", videos_per_batch: int = 4,
+                      tracks: bool | None = None, max_tracks: int = 8
                       ) -> tuple[list[dict], list[dict], list[tuple[str, str]], list[str]] | None:
     """Label with Lightning (see the module docstring). On global rank 0 returns the CSV rows (as dicts)
     of (the videos labelled now, the videos skipped as already done), the folder entries passed over
-    (path, why) and notes on repairs made; None on other ranks."""
+    (path, why) and notes on repairs made; None on other ranks. tracks/max_tracks: as for LabelRun (person/both
+    checkpoints: one result per tracked person unless tracks=False)."""
     from lightning.pytorch.utilities import rank_zero_only
 
     from .locking import OutputLock
+    from .tracks import per_track_features
 
     found = discover_videos(paths, recursive)
     jobs = found.jobs
@@ -172,6 +176,7 @@ def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite:
     lock = OutputLock(named, "action-rec label").acquire() if rank_zero_only.rank == 0 and node_rank == 0 else None
     try:
         pred = load_predictor(ckpt, "cpu", threshold, fall_k)
+        features = per_track_features(pred, tracks, max_tracks)
         outputs = Outputs(out, pred.class_names, jsonl)
         complete = functools.partial(_has_copy, annotate) if annotate else None  # picklable for ddp_spawn
         notes = []
@@ -187,7 +192,7 @@ def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite:
         trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
                             callbacks=[_Writer(outputs, annotate)], logger=False, enable_checkpointing=False,
                             enable_model_summary=False, use_distributed_sampler=True)
-        trainer.predict(_LabelModule(pred, jobs, stride), datamodule=data, return_predictions=False)
+        trainer.predict(_LabelModule(pred, jobs, stride, features), datamodule=data, return_predictions=False)
         if trainer.global_rank != 0:
             return None
         notes += data.notes

@@ -2,7 +2,12 @@
 
 Nothing here decodes, windows or decides on its own: features come from the feature cache (extracted
 once per backbone identity, so evaluating again is instant), clip labels and fall events from
-Predictor.predict_features, i.e. decision.decide — the rule the batch and live modes use.
+labeling.make_result, i.e. decision.decide — the very function and rule `label` gives a video's label with.
+
+Person/both checkpoints are scored per tracked person by default (tracks.py), as `label` and `live` run them: a
+clip is `falling` if any track raises a fall event, else it takes the label of the person followed longest; every
+track's fall events are alerts. `tracks=False` (--main-person) scores the main person's single sequence, as
+before. The rule used is in metrics.json (`clip_rule`) and report.md.
 
 Clips whose label the checkpoint does not know (e.g. `other`) are kept apart: they are not in accuracy,
 F1 or the confusion matrix (those need a true class the model could answer), they get a table of their
@@ -120,7 +125,7 @@ def checkpoint_identity(path: str | os.PathLike, predictor) -> dict:
     trained_on = (raw.get("datamodule_hyper_parameters") or {}).get("data")
     rule = predictor.rule
     return {"path": str(path), "sha256": h.hexdigest()[:16], "class_names": list(predictor.class_names),
-            "backbone": ident["backbone"], "weights": ident["weights"],
+            "backbone": ident["backbone"], "weights": ident["weights"], "features": ident.get("features", "frame"),
             "image_size": ident["preprocess"]["size"],
             "feature_dim": ident["feature_dim"], "fps": spec["fps"], "window": spec["window"],
             "window_s": spec["window"] / spec["fps"], "trained_on": trained_on,
@@ -177,22 +182,42 @@ def _unknown_check(items: list[VideoItem], names: list[str], source: str, strict
     return unknown
 
 
+def clip_rule(features, pred) -> dict:
+    """How a clip's label and alerts were decided (metrics.json `clip_rule`, report.md)."""
+    from .person import PersonFeatures
+    from .tracks import TrackFeatures
+
+    if isinstance(features, TrackFeatures):
+        return {"mode": "tracks", "max_tracks": features.max_tracks, "relink_samples": features.relink,
+                "text": "per tracked person (any-track rule): `falling` if any track has a fall event, else the "
+                        f"label of the person followed longest; each track's events are alerts (at most "
+                        f"{features.max_tracks} people followed; --main-person: the main person only)"}
+    if isinstance(pred.backbone, PersonFeatures):
+        return {"mode": "main person", "text": "the main person's single sequence per clip (--main-person)"}
+    return {"mode": "whole frame", "text": "one sequence of whole-frame features per clip"}
+
+
 def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
              cache_dir: str | None = None, split: str | None = None, device: str = "cpu",
-             weights: str | None = None, strict_labels: bool = False, progress: bool = True) -> dict:
+             weights: str | None = None, strict_labels: bool = False, progress: bool = True,
+             tracks: bool | None = None, max_tracks: int = 8) -> dict:
     """Score `ckpt` on `data`, write metrics.json, predictions.csv, the PNGs and report.md into `out`;
-    returns the metrics."""
+    returns the metrics. tracks/max_tracks: as for `label` (person/both checkpoints: None/True = per tracked
+    person, the any-track rule; False = the main person; True with a whole-frame checkpoint: UsageError)."""
     from . import plots, report
     from .inference import Predictor
+    from .labeling import Job, make_result
     from .pathcheck import check_folder_target
+    from .tracks import events_text, per_track_features
 
     check_folder_target(out, "--out")  # before any work, not at the end of it
     eval_set = load_eval_set(data, split)
     pred = Predictor(ckpt, device=device, weights=weights)
     names = pred.class_names
     unknown = _unknown_check(eval_set.items, names, eval_set.identity["source"], strict_labels)
+    embed = per_track_features(pred, tracks, max_tracks) or pred.backbone
     cache_root = cache_dir or eval_set.cache_dir or "cache/features"
-    cache, ext = features.extract([it.path for it in eval_set.items], pred.backbone, pred.fps, cache_root,
+    cache, ext = features.extract([it.path for it in eval_set.items], embed, pred.fps, cache_root,
                                   progress=progress)
     rows, unreadable, curve_clips = [], [], []
     for it in eval_set.items:
@@ -201,21 +226,26 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
                                "reason": ext.failed.get(it.path, "no features in the cache")})
             continue
         feats, _ = cache.load(it.path)
-        r = pred.predict_features(it.path, feats)
         try:
             info = probe(it.path)
         except VideoReadError:
             info = None
         duration = clip_duration_s(info, len(feats), pred.fps)
+        # label's own per-video result: the same label, events and (per track) any-track rule
+        r = make_result(pred, Job(it.path, Path(it.path).name), feats, {"duration_s": duration}, None)
         if pred.rule.fall_class in names:
-            curve_clips.append(op.Clip(r.window_probs[:, names.index(pred.rule.fall_class)], duration,
-                                       it.label == pred.rule.fall_class))
+            f = names.index(pred.rule.fall_class)
+            p_fall = (tuple(t.window_probs[:, f] for t in r.tracks) if r.tracks is not None
+                      else r.window_probs[:, f])
+            curve_clips.append(op.Clip(p_fall, duration, it.label == pred.rule.fall_class))
         rows.append({"path": it.path, "true": it.label, "predicted": r.label, "confidence": r.confidence,
                      "known": it.label in names, "duration_s": duration,
-                     "fall_events": [list(e) for e in r.events], "probs": r.probs})
+                     "fall_events": [list(e) for e in r.events], "probs": r.probs,
+                     **({"tracks": len(r.tracks), "track_events": events_text(r.tracks)}
+                        if r.tracks is not None else {})})
     known = [r for r in rows if r["known"]]
     result = {"checkpoint": checkpoint_identity(ckpt, pred), "dataset": eval_set.identity,
-              "class_names": names,
+              "clip_rule": clip_rule(embed, pred), "class_names": names,
               "clips": {"listed": len(eval_set.items), "scored": len(rows), "unreadable": len(unreadable),
                         "known_class": len(known), "unknown_class": len(rows) - len(known),
                         "duplicates_dropped": len(eval_set.duplicates)},
@@ -256,8 +286,8 @@ def _write_predictions(path: Path, rows: list[dict], unreadable: list[dict], nam
             w = csv.writer(f)
             w.writerow(["path", "true", "predicted", "confidence", "known_class", "duration_s",
                         "fall_events", *(f"p_{n}" for n in names), "error"])
-            for r in rows:
-                events = ";".join(f"{a:.2f}-{b:.2f}" for a, b in r["fall_events"])
+            for r in rows:  # per track: 'ID:START-END', as label's CSV
+                events = r.get("track_events", ";".join(f"{a:.2f}-{b:.2f}" for a, b in r["fall_events"]))
                 w.writerow([r["path"], r["true"], r["predicted"], f"{r['confidence']:.4f}", int(r["known"]),
                             f"{r['duration_s']:.3f}", events, *(f"{r['probs'][n]:.4f}" for n in names), ""])
             for u in unreadable:  # every listed clip has a row; these were not scored

@@ -10,7 +10,6 @@ import time
 from collections import Counter
 
 from .argtypes import float_between, int_at_least, parser
-from .errors import UsageError
 
 DESCRIPTION = """Label every video under PATH (files, folders searched recursively for video files, or glob
 patterns) with a trained checkpoint. Writes one CSV row per video as it finishes (path, status, label,
@@ -113,12 +112,9 @@ def run(a: argparse.Namespace) -> int:
     if a.devices is not None or a.num_nodes is not None:
         from .distributed import label_distributed
 
-        if a.tracks:
-            raise UsageError("--tracks: scale-out labelling (--devices, --num-nodes) labels the main person only; "
-                             "drop --tracks or --devices/--num-nodes")
-
         got = label_distributed(a.paths, a.ckpt, accelerator=a.accelerator, devices=a.devices or "auto",
-                                num_nodes=a.num_nodes or 1, strategy=a.strategy, **kw)
+                                num_nodes=a.num_nodes or 1, strategy=a.strategy, tracks=a.tracks,
+                                max_tracks=a.max_tracks, **kw)
         if got is None:
             return 0  # not global rank 0: rank 0 reports
         rows, skipped, passed_over, notes = got

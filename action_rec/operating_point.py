@@ -26,10 +26,15 @@ KS = (1, 2, 3, 4)
 
 @dataclass(frozen=True)
 class Clip:
-    """One scored clip: its window probabilities of the fall class, its length, whether it holds a fall."""
-    p_fall: np.ndarray
+    """One scored clip: its window probabilities of the fall class (a tuple of them for several people: one per
+    track, each track's events its own alerts), its length, whether it holds a fall."""
+    p_fall: np.ndarray | tuple[np.ndarray, ...]
     duration_s: float
     is_fall: bool
+
+    def events(self, rule: FallRule) -> int:
+        seqs = self.p_fall if isinstance(self.p_fall, tuple) else (self.p_fall,)
+        return sum(len(fall_events(p, rule)) for p in seqs)
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,8 @@ def score(clips: Sequence[Clip], threshold: float, k: int) -> Point:
     rule = FallRule(threshold=threshold, k=k, m=k)
     falls = [c for c in clips if c.is_fall]
     others = [c for c in clips if not c.is_fall]
-    detected = sum(bool(fall_events(c.p_fall, rule)) for c in falls)
-    alerts = sum(len(fall_events(c.p_fall, rule)) for c in others)
+    detected = sum(c.events(rule) > 0 for c in falls)
+    alerts = sum(c.events(rule) for c in others)
     hours = sum(c.duration_s for c in others) / 3600
     return Point(threshold, k, detected / len(falls) if falls else None,
                  alerts / hours if hours > 0 else None, alerts, detected)

@@ -49,6 +49,7 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
                ["classes", ", ".join(names)],
                ["fall rule", f"`{rule['fall_class']}` above {rule['threshold']} for {rule['k']} windows "
                              f"in a row (ends after {rule['m']} below)"],
+               ["clip label", (r.get("clip_rule") or {}).get("text", "–")],
                ["trained on", f"`{c['trained_on']}`" if c["trained_on"] else "–"]]),
            "", "## Dataset", "",
            *_table(["", ""], [

@@ -8,6 +8,11 @@ the same definition (person.box_row), so the model trained on main-person rows a
   frame while the tracker keeps it (a frame where it is lost: the no-person row, zeros), and is dropped when the
   tracker removes it. At most `max_tracks` are kept (the largest boxes first; a dropped track that comes back gets
   a new id), so ids are never reused within a video and each id is one contiguous sequence of rows.
+- re-link: a fall changes the box faster than the tracker's motion model expects, so the standing box's track is
+  often lost right then and the lying person comes back as a new tracker track. A new track whose box is within
+  one body size of where a track lost in the last `relink` samples (~1 s) was last seen (and of a similar size)
+  continues that track: same id, same history, same windows/LSTM state, so the person's sequence is not cut
+  exactly when it matters. A new track far from any recently lost one, or after a longer gap, is a new person.
 - batch: `TrackFeatures.video_embedder().embed(frames)` gives (frames, max_tracks, 5 + D) arrays: per slot the
   track id (0: empty), its box (x1, y1, x2, y2; zeros while lost) and its feature row. They travel through the
   decoders like whole-video features; `track_results` windows each track's sequence and applies decide().
@@ -28,6 +33,8 @@ from .person import _HISTORY, GEOMETRY, PersonFeatures, box_row
 
 MAX_TRACKS = 8
 META = 5  # id + box columns in front of each slot's feature row
+RELINK_S = 1.0  # a new track may continue a track lost at most this long ago (seconds)
+RELINK_SIZE = 2.0  # ... if its box's longer side is within this factor of the lost box's (a fall keeps it)
 
 
 class _Track:
@@ -35,13 +42,46 @@ class _Track:
         self.id, self.prev = tid, None
         self.heights: deque[float] = deque(maxlen=_HISTORY)
         self.aspects: deque[float] = deque(maxlen=_HISTORY)
+        self.last: np.ndarray | None = None  # box (x1, y1, x2, y2) where it was last seen
+        self.missing = 0                     # samples since then
+
+
+def _centre(b) -> np.ndarray:
+    return np.array([(b[0] + b[2]) / 2, (b[1] + b[3]) / 2], np.float64)
+
+
+def _side(b) -> float:
+    return float(max(b[2] - b[0], b[3] - b[1], 1.0))
+
+
+def relink_pairs(new: dict[int, np.ndarray], lost: dict[int, tuple[np.ndarray, int]], within: int
+                 ) -> list[tuple[int, int]]:
+    """(new key, lost key) pairs: a new box continues a lost track when it was lost `within` samples ago at most,
+    the new box's centre is within one body size (the lost box's longer side) of where it was last seen and its
+    longer side is within RELINK_SIZE of that one. Nearest pairs first, each key used once."""
+    cands = []
+    for k, box in new.items():
+        for j, (last, missing) in lost.items():
+            side = _side(last)
+            d = float(np.linalg.norm(_centre(box) - _centre(last)))
+            if missing <= within and d <= side and 1 / RELINK_SIZE <= _side(box) / side <= RELINK_SIZE:
+                cands.append((d, k, j))
+    pairs, used_new, used_lost = [], set(), set()
+    for _, k, j in sorted(cands):
+        if k not in used_new and j not in used_lost:
+            pairs.append((k, j))
+            used_new.add(k)
+            used_lost.add(j)
+    return pairs
 
 
 class MultiTrackState:
-    """One video's tracker and per-track histories; `step` -> [(id, crop or None, GEOMETRY row, box or None)]."""
+    """One video's tracker and per-track histories; `step` -> [(id, crop or None, GEOMETRY row, box or None)].
+    relink: samples a lost track may be continued by a new one (0: never; see the module docstring)."""
 
-    def __init__(self, detector, max_tracks: int = MAX_TRACKS):
+    def __init__(self, detector, max_tracks: int = MAX_TRACKS, relink: int = 8):
         self.detector, self.tracker, self.max_tracks = detector, detector.new_tracker(), max_tracks
+        self.relink = relink
         self.tracks: dict[int, _Track] = {}  # tracker's id -> state (its own id)
         self.next_id = 1
 
@@ -49,6 +89,14 @@ class MultiTrackState:
         out = self.tracker.update(boxes, np.ascontiguousarray(frame_rgb[..., ::-1]))
         # The detection's own box, as for the main person (the Kalman box lags a fall).
         seen = {int(t[4]): (boxes.xyxy[int(t[7])][:4], float(t[5]), int(t[6])) for t in out}
+        for k, tr in self.tracks.items():
+            tr.missing = 0 if k in seen else tr.missing + 1
+        if self.relink > 0:
+            new = {k: v[0] for k, v in seen.items() if k not in self.tracks}
+            gone = {k: (tr.last, tr.missing) for k, tr in self.tracks.items()
+                    if k not in seen and tr.last is not None}
+            for k, j in relink_pairs(new, gone, self.relink) if new and gone else []:
+                self.tracks[k] = self.tracks.pop(j)  # the tracker's old track stays lost: it is no one's now
         lost = [t.track_id for t in self.tracker.lost_stracks if t.track_id in self.tracks]
         area = lambda b: float((b[2] - b[0]) * (b[3] - b[1]))  # noqa: E731
         keep = sorted(seen, key=lambda k: -area(seen[k][0])) + sorted(lost, key=lambda k: self.tracks[k].id)
@@ -63,6 +111,7 @@ class MultiTrackState:
             tr = self.tracks[k]
             if k in seen:
                 xyxy, score, cls = seen[k]
+                tr.last = np.asarray(xyxy, np.float32)
                 crop, geo = box_row(tr, frame_rgb, xyxy, score, self.detector.names.get(cls, ""), len(seen))
                 rows.append((tr.id, crop, geo, np.asarray(xyxy, np.float32)))
             else:  # lost for now: the no-person row, and no velocity across the gap
@@ -76,7 +125,7 @@ class TrackEmbedder:
 
     def __init__(self, owner: TrackFeatures):
         self.owner = owner
-        self.state = MultiTrackState(owner.person.detector, owner.max_tracks)
+        self.state = MultiTrackState(owner.person.detector, owner.max_tracks, owner.relink)
 
     def embed(self, frames) -> np.ndarray:
         pf, k = self.owner.person, self.owner.max_tracks
@@ -107,17 +156,19 @@ class TrackEmbedder:
 
 
 class TrackFeatures:
-    """PersonFeatures applied to every track; used where a backbone is in batch labelling (decoders)."""
+    """PersonFeatures applied to every track; used where a backbone is in batch labelling (decoders).
+    relink: samples a lost track may be continued by a new one (per_track_features: RELINK_S at the checkpoint's
+    rate; 0: never)."""
 
-    def __init__(self, person, max_tracks: int = MAX_TRACKS):
+    def __init__(self, person, max_tracks: int = MAX_TRACKS, relink: int = 8):
         if max_tracks < 1:
             raise UsageError(f"--max-tracks must be >= 1, got {max_tracks}")
-        self.person, self.max_tracks = person, max_tracks
+        self.person, self.max_tracks, self.relink = person, max_tracks, relink
         self.name, self.preprocess, self.feature_dim = person.name, person.preprocess, person.feature_dim
         self.fits_frames = False
 
     def identity(self) -> dict:
-        return {**self.person.identity(), "tracks": self.max_tracks}
+        return {**self.person.identity(), "tracks": self.max_tracks, "relink": self.relink}
 
     def video_embedder(self) -> TrackEmbedder:
         return TrackEmbedder(self)
@@ -126,7 +177,7 @@ class TrackFeatures:
         return self.video_embedder().embed(frames)
 
     def worker_embedder(self, threads: int = 1) -> TrackFeatures:
-        return TrackFeatures(self.person.worker_embedder(threads), self.max_tracks)
+        return TrackFeatures(self.person.worker_embedder(threads), self.max_tracks, self.relink)
 
     def parameters(self):
         return self.person.parameters()
@@ -141,7 +192,7 @@ def per_track_features(pred, tracks: bool | None = None, max_tracks: int = MAX_T
                          "describes whole frames (drop --tracks)")
     if tracks is False or not person:
         return None
-    return TrackFeatures(pred.backbone, max_tracks)
+    return TrackFeatures(pred.backbone, max_tracks, max(1, round(RELINK_S * pred.fps)))
 
 
 @dataclass

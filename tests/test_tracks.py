@@ -7,6 +7,7 @@ tracks' own rows (the faller's windows around the fall = falling, everything els
 """
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -185,7 +186,7 @@ def test_batch_labels_each_person_and_alerts_on_the_faller_only(two, tmp_path):
     assert m.ok and m.tracks is None and m.window_probs is not None
 
 
-def test_frame_checkpoint_asked_for_tracks_is_a_usage_error(make_checkpoint, make_video, tmp_path):
+def test_frame_checkpoint_asked_for_tracks_is_a_usage_error(make_checkpoint, make_video, tmp_path, capsys):
     from action_rec.errors import UsageError
     from action_rec.label_cli import cmd_label
     from action_rec.labeling import label_videos
@@ -195,6 +196,14 @@ def test_frame_checkpoint_asked_for_tracks_is_a_usage_error(make_checkpoint, mak
     with pytest.raises(UsageError, match="need a checkpoint trained with `features: person`"):
         label_videos([video], ckpt, tracks=True)
     assert cmd_label([str(video), "--ckpt", str(ckpt), "--tracks", "--out", str(tmp_path / "x.csv")]) == 2
+    from action_rec.cli import main
+
+    make_video(tmp_path / "ds" / "falling" / "b.mp4")
+    capsys.readouterr()
+    assert main(["evaluate", "--ckpt", str(ckpt), "--data", str(tmp_path / "ds"), "--out", str(tmp_path / "r"),
+                 "--tracks"]) == 2
+    assert "per-person tracks need a checkpoint trained with" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
     (r,) = label_videos([video], ckpt, workers=0)  # whole frames: exactly as before, no tracks
     assert r.ok and r.tracks is None
 
@@ -264,3 +273,181 @@ def test_two_people_falling_raise_two_alerts_each_naming_its_track(two):
         _, _, events = decide(ref, pred.class_names, pred.rule)
         assert bool(events) == (tid != 3)
     assert {e["track"] for e in ends} <= {1, 2}
+
+
+# ------------------------------------------------------------------------------------- re-link after a fall
+# A stands, then falls at once: the lying box overlaps the standing one too little for the tracker's motion model,
+# so the tracker loses the standing track and confirms a new one. B walks on the right all along.
+STAND, LIE = (100, 40, 140, 200, 0.9, 0), (60, 160, 220, 200, 0.9, 1)
+FALL_SEQ = [boxes(a, (250 + 2 * k, 30, 290 + 2 * k, 210, 0.8, 0))
+            for k, a in enumerate([STAND] * 10 + [LIE] * 10)]
+
+
+def test_a_person_lost_at_their_fall_keeps_their_id_and_history():
+    """With re-link the lying box continues the faller's track (id, usual height: height_vs_track shows the drop);
+    without it, a third id with a fresh history (what the tracker alone gives)."""
+    out = run_multi(MultiTrackState(_Det(), relink=8), FALL_SEQ)
+    assert all(sorted(m) == [1, 2] for m in out)  # B (larger box) is 1, A is 2, and stays 2
+    assert [round(float(m[2][2][0])) for m in out if m[2][2] is not None] == [100] * 10 + [60] * 9
+    assert any(m[2][2] is None for m in out[10:])  # the sample where the tracker had lost A: a no-person row
+    lying = [m[2][1] for m in out[11:]]
+    assert all(g[G["present"]] == 1 and g[G["height_vs_track"]] < -0.5 for g in lying[:3])  # 40 px vs usual 160
+
+    plain = run_multi(MultiTrackState(_Det(), relink=0), FALL_SEQ)
+    assert sorted(plain[-1]) == [1, 2, 3] and plain[-1][2][2] is None  # A lost for good, a new person 3
+    assert plain[12][3][1][G["height_vs_track"]] == 0  # with no history
+
+
+def test_relink_never_hands_a_lost_persons_state_to_someone_else():
+    """Two people cross (the detector sees one box while they overlap): each keeps their own id and direction. A
+    person who leaves while someone new appears far away (more than a body size), and a person lost for longer
+    than the re-link window and then replaced where they were: new ids, fresh histories."""
+    seq = []
+    for k in range(24):
+        a, b = (40 + 10 * k, 40, 80 + 10 * k, 200, 0.9, 0), (270 - 10 * k, 60, 300 - 10 * k, 200, 0.9, 0)
+        seq.append(boxes(a) if 10 <= k <= 13 else boxes(a, b))
+    out = run_multi(MultiTrackState(_Det(), relink=8), seq)
+    xs = {tid: [float(m[tid][2][0]) for m in out if tid in m and m[tid][2] is not None] for tid in (1, 2)}
+    assert all(sorted(m) == [1, 2] for m in out)
+    assert np.all(np.diff(xs[1]) > 0) and np.all(np.diff(xs[2]) < 0) and len(xs[1]) == 24 and len(xs[2]) == 20
+
+    far = [boxes((60, 40, 100, 200, 0.9, 0))] * 6 + [boxes((250, 40, 290, 200, 0.9, 0))] * 4  # > 160 px away
+    out = run_multi(MultiTrackState(_Det(), relink=8), far)
+    assert sorted(out[-1]) == [1, 2] and out[-1][1][2] is None
+    g = out[-1][2][1]
+    assert g[G["present"]] == 1 and g[G["vx"]] == 0 and g[G["height_vs_track"]] == 0
+
+    small = [boxes((60, 40, 100, 200, 0.9, 0))] * 6 + [boxes((70, 150, 90, 200, 0.9, 0))] * 4  # a child there
+    assert sorted(run_multi(MultiTrackState(_Det(), relink=8), small)[-1]) == [1, 2]
+
+    # nobody in view for a while, then a lying box where they stood (too little overlap for the tracker)
+    late = [boxes(STAND)] * 6 + [boxes()] * 10 + [boxes(LIE)] * 3
+    got = run_multi(MultiTrackState(_Det(), relink=8), late)  # lost 11 samples > 8: too late to be them
+    assert sorted(got[-1]) == [1, 2] and got[-1][2][1][G["height_vs_track"]] == 0
+    soon = [boxes(STAND)] * 6 + [boxes()] * 3 + [boxes(LIE)] * 3  # within the window: them
+    got = run_multi(MultiTrackState(_Det(), relink=8), soon)
+    assert sorted(got[-1]) == [1] and got[-1][1][1][G["height_vs_track"]] < -0.5
+
+
+def test_relinked_person_keeps_their_lstm_state_live_and_batch_alike(tmp_path):
+    """FALL_SEQ through TrackFeatures (batch) and TrackLiveModel (live): the faller is one sequence, one LiveModel
+    from start to end, and live's windows there equal batch windows of that one sequence."""
+    from conftest import write_checkpoint
+
+    from action_rec.inference import Predictor
+    from action_rec.live_tracks import TrackLiveModel
+    from action_rec.tracks import per_track_features, track_results
+
+    pred = Predictor(write_checkpoint(tmp_path / "m.ckpt", NAMES, fps=4.0, window=6, hidden=32))
+    d = pred.backbone.feature_dim - len(GEOMETRY)
+
+    class Scripted(_Det):
+        def detect(self, frames):
+            return [next(self.script) for _ in frames]
+
+    def features():
+        det = Scripted()
+        det.script = iter(FALL_SEQ)
+        frames = np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)
+        pred.backbone = PersonFeatures(Backbone("standin", "test", _Features(d), Preprocess(size=64)), "person", det)
+        return per_track_features(pred), frames
+
+    feats, frame = features()
+    assert feats.relink == 4  # 1 s at the checkpoint's 4 samples/s
+    arr = feats.embed([frame] * len(FALL_SEQ))
+    seqs = {s.id: s for s in split_tracks(arr)}
+    assert sorted(seqs) == [1, 2] and seqs[2].first == 0 and len(seqs[2].feats) == len(FALL_SEQ)
+    batch = {t.id: t for t in track_results(pred, arr, len(FALL_SEQ) / pred.fps)}
+
+    feats, frame = features()
+    model = TrackLiveModel(pred, feats)
+    ups, mine = [], None
+    for i in range(len(FALL_SEQ)):
+        ups += model.feed(frame, 1)
+        if i == 5:
+            mine = model.people_models[2]
+    assert model.people_models[2] is mine and sorted(model.people_models) == [1, 2]
+    ups += model.finish()[0]
+    for tid, t in batch.items():
+        got = [u for u in ups if u.track == tid]
+        assert [u.start_s for u in got] == pytest.approx(t.window_starts_s, abs=1e-3)
+        np.testing.assert_allclose(np.array([u.probs for u in got]), t.window_probs, atol=2e-6)
+
+
+def test_evaluate_scores_clips_by_the_any_track_rule_as_label_does(two, tmp_path, monkeypatch):
+    """`evaluate` on the two-person clip labelled `falling` (and a copy labelled `other`, a non-fall clip): per
+    track by default, so the clip is `falling` (the faller's track alerts, the walker's not) with label's very
+    label and per-track events, the report says which rule; --main-person scores the main person like
+    `label --main-person`."""
+    import csv
+    import shutil
+
+    from conftest import write_checkpoint
+
+    import action_rec.inference
+    from action_rec.evaluation import evaluate
+    from action_rec.labeling import label_videos
+
+    pred, video, _, faller = two
+    ckpt = write_checkpoint(tmp_path / "m.ckpt", NAMES, fps=4.0, window=6, hidden=32)  # its identity only
+    data = tmp_path / "data"
+    for label in ("falling", "other"):
+        (data / label).mkdir(parents=True)
+        shutil.copy(video, data / label / "two.mp4")
+    (lab,) = label_videos([video], pred, workers=0)
+    (main,) = label_videos([video], pred, tracks=False, workers=0)
+    monkeypatch.setattr(action_rec.inference, "Predictor", lambda *a, **k: pred)  # the stand-in backbone
+
+    for kw, mode, ref in (({}, "tracks", lab), ({"tracks": False}, "main person", main)):
+        out = tmp_path / mode.replace(" ", "_")
+        r = evaluate(ckpt, data, out, cache_dir=str(tmp_path / "cache"), progress=False, **kw)
+        assert r["clip_rule"]["mode"] == mode and r["clip_rule"]["text"] in (out / "report.md").read_text()
+        rows = {Path(x["path"]).parent.name: x for x in csv.DictReader(open(out / "predictions.csv"))}
+        for x in rows.values():
+            assert x["predicted"] == ref.label and float(x["confidence"]) == pytest.approx(ref.confidence, abs=1e-4)
+        assert r["fall"]["false_alerts"] == len(ref.events)  # the `other` copy's alerts
+        assert r["fall"]["alerted"] == int(bool(ref.events))
+        if mode == "tracks":
+            assert ref.label == "falling" and r["fall"]["detected"] == 1
+            assert rows["falling"]["fall_events"] == ";".join(
+                f"{faller}:{a:.2f}-{b:.2f}" for t in ref.tracks if t.id == faller for a, b in t.events)
+            here = r["operating_curve"]["checkpoint_point"]
+            assert here["detected"] == 1 and here["false_alerts"] == len(ref.events)
+
+
+def test_worker_processes_and_lightning_predict_label_each_person_as_one_thread_does(two, tmp_path):
+    """`label --workers 2` (decoder processes that also track and embed) and the Lightning predict path
+    (`--devices`, here one CPU process) write the per-person rows and timeline of workers=0."""
+    import csv
+    import shutil
+
+    from action_rec.distributed import label_distributed
+    from action_rec.labeling import label_videos
+
+    pred, video, _, faller = two
+    vids = [shutil.copy(video, tmp_path / name) for name in ("a.mp4", "b.mp4")]
+
+    def rows(out):
+        got = {Path(r["path"]).name: r for r in csv.DictReader(open(out))}
+        lines = sorted((Path(x["path"]).name, x["track"], x["start_s"], json.dumps(x["box"]), x["label"])
+                       for x in map(json.loads, open(out.with_suffix(".jsonl"))))
+        return got, lines
+
+    def same(a, b):
+        assert set(a[0]) == set(b[0]) == {"a.mp4", "b.mp4"} and a[1] == b[1]
+        for name, r in a[0].items():
+            for k, v in r.items():
+                if k.startswith("p_") or k == "confidence":
+                    assert float(v) == pytest.approx(float(b[0][name][k]), abs=1e-4)
+                elif k not in ("path", "mtime_ns"):
+                    assert v == b[0][name][k], (name, k)
+
+    out = {k: tmp_path / f"{k}.csv" for k in ("w0", "w2", "lightning")}
+    for k, w in (("w0", 0), ("w2", 2)):
+        assert all(r.ok for r in label_videos(vids, pred, out=out[k], jsonl=out[k].with_suffix(".jsonl"), workers=w))
+    ref = rows(out["w0"])
+    assert ref[0]["a.mp4"]["fall_events"].startswith(f"{faller}:") and {x[1] for x in ref[1]} == {1, 2}
+    same(rows(out["w2"]), ref)
+    label_distributed(vids, pred, out=out["lightning"], jsonl=out["lightning"].with_suffix(".jsonl"), workers=0,
+                      accelerator="cpu", devices=1)
+    same(rows(out["lightning"]), ref)
