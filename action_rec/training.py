@@ -49,6 +49,9 @@ def format_results(r: dict) -> str:
         lines.append(f"fall rule chosen on validation: threshold {op['threshold']:.2f}, k {op['k']} (validation: "
                      f"recall {_fmt(op['recall'])}, {_fmt(op['false_alerts_per_hour'], 1)} false alerts/h; "
                      f"target <= {op['target_false_alerts_per_hour']:g}/h)")
+        if op.get("recall") == 0:
+            lines.append("warning: within that false-alert target no rule caught a validation fall, so this alarm will "
+                         "rarely fire; raise model.target_false_alerts_per_hour or add validation falls")
     if fall:
         lines.append(f"falls: recall {_fmt(fall['recall'])}, specificity {_fmt(fall.get('specificity'))}, "
                      f"{_fmt(fall['false_alerts_per_hour'], 1)} false alerts per hour of non-fall video")

@@ -65,3 +65,15 @@ def test_optimizer_is_adamw_with_scheduler(tmp_path):
     trainer.fit(model, DataLoader(TrainWindows(clips(6, 0), 8, 1, augment=False), batch_size=6))
     assert isinstance(trainer.optimizers[0], torch.optim.AdamW)
     assert trainer.lr_scheduler_configs and trainer.lr_scheduler_configs[0].interval == "step"
+
+
+def test_format_results_warns_when_the_operating_point_catches_no_validation_fall():
+    from action_rec.training import format_results
+
+    r = {"class_names": ["falling", "walking"], "clips": 2, "accuracy": 0.5, "macro_f1": 0.5,
+         "confusion_matrix": [[1, 0], [1, 0]], "fall": None,
+         "operating_point": {"threshold": 0.85, "k": 2, "recall": 0.0, "false_alerts_per_hour": 0.0,
+                             "target_false_alerts_per_hour": 20.0}}
+    assert "no rule caught a validation fall" in format_results(r)
+    r["operating_point"]["recall"] = 0.5
+    assert "warning" not in format_results(r)
