@@ -70,3 +70,13 @@ def parser(**kwargs) -> argparse.ArgumentParser:
     and suggests the closest option for an unknown one."""
     kwargs.setdefault("allow_abbrev", False)
     return _Parser(**kwargs)
+
+
+def add_person_args(ap: argparse.ArgumentParser, tracks_help: str, main_person_help: str) -> None:
+    """--tracks / --main-person / --max-tracks, shared by label, live and evaluate (person/both checkpoints)."""
+    group = ap.add_argument_group("several people (checkpoints trained with features: person or both)")
+    m = group.add_mutually_exclusive_group()
+    m.add_argument("--tracks", dest="tracks", action="store_true", default=None, help=tracks_help)
+    m.add_argument("--main-person", dest="tracks", action="store_false", help=main_person_help)
+    group.add_argument("--max-tracks", type=int_at_least(1), default=8,
+                       help="people followed at once, the largest boxes first (default: %(default)s)")

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from .argtypes import int_at_least, parser
+from .argtypes import add_person_args, int_at_least, parser
 from .errors import UsageError
 
 USAGE = """usage: action-rec COMMAND [options]
@@ -184,15 +184,9 @@ def cmd_evaluate(argv: list[str]) -> int:
     ap.add_argument("--weights", help="backbone weights file, if not where the checkpoint says")
     ap.add_argument("--strict-labels", action="store_true",
                     help="fail on a label the checkpoint does not know instead of reporting it apart")
-    p = ap.add_argument_group("several people (checkpoints trained with features: person or both)")
-    m = p.add_mutually_exclusive_group()
-    m.add_argument("--tracks", dest="tracks", action="store_true", default=None,
-                   help="score every tracked person, a clip is `falling` if any track raises a fall event (the "
-                        "default for person/both checkpoints, as `label` and `live`; an error for whole-frame ones)")
-    m.add_argument("--main-person", dest="tracks", action="store_false",
-                   help="score the main person's single sequence per clip (as in training)")
-    p.add_argument("--max-tracks", type=int_at_least(1), default=8,
-                   help="people followed at once, the largest boxes first (default: %(default)s)")
+    add_person_args(ap, "score every tracked person, a clip is `falling` if any track raises a fall event (the "
+                        "default for person/both checkpoints, as `label` and `live`; an error for whole-frame ones)",
+                    "score the main person's single sequence per clip (as in training)")
     a = ap.parse_args(argv)
     from .evaluation import compare, evaluate, load_eval_set
     from .pathcheck import check_folder_target

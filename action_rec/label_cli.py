@@ -9,7 +9,7 @@ import sys
 import time
 from collections import Counter
 
-from .argtypes import float_between, int_at_least, parser
+from .argtypes import add_person_args, float_between, int_at_least, parser
 
 DESCRIPTION = """Label every video under PATH (files, folders searched recursively for video files, or glob
 patterns) with a trained checkpoint. Writes one CSV row per video as it finishes (path, status, label,
@@ -47,15 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-recursive", dest="recursive", action="store_false", help="don't search sub-folders")
     ap.add_argument("--batch-frames", type=int_at_least(1), default=32, help="frames per backbone call (%(default)s)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
-    p = ap.add_argument_group("several people (checkpoints trained with features: person or both)")
-    m = p.add_mutually_exclusive_group()
-    m.add_argument("--tracks", dest="tracks", action="store_true", default=None,
-                   help="label every tracked person (the default for person/both checkpoints; an error for "
-                        "whole-frame ones)")
-    m.add_argument("--main-person", dest="tracks", action="store_false",
-                   help="one sequence per video: the main person only (as in training)")
-    p.add_argument("--max-tracks", type=int_at_least(1), default=8, help="people followed at once, the largest "
-                   "boxes first (default: %(default)s)")
+    add_person_args(ap, "label every tracked person (the default for person/both checkpoints; an error for "
+                        "whole-frame ones)", "one sequence per video: the main person only (as in training)")
     g = ap.add_argument_group("scale-out (Lightning predict; used when --devices or --num-nodes is given)")
     g.add_argument("--devices", help="devices per node, e.g. 4 or auto")
     g.add_argument("--num-nodes", type=int_at_least(1), help="number of nodes (--out on a shared filesystem)")

@@ -21,7 +21,7 @@ import time
 import cv2
 import numpy as np
 
-from .argtypes import float_between, int_at_least, parser, positive_float
+from .argtypes import add_person_args, float_between, int_at_least, parser, positive_float
 from .capture import CaptureThread, LatestSlot, SourceError, open_source
 from .errors import UsageError
 from .overlay import draw_overlay, draw_people
@@ -372,13 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--fall-k", type=int_at_least(1), help="updates above the threshold that start an alert")
     ap.add_argument("--fall-m", type=int_at_least(1), help="updates below the threshold that end it")
     ap.add_argument("--weights", help="backbone weights, if not those the checkpoint names")
-    m = ap.add_mutually_exclusive_group()
-    m.add_argument("--tracks", dest="tracks", action="store_true", default=None, help="label every tracked "
-                   "person, one alert per person (default for checkpoints trained with features: person/both)")
-    m.add_argument("--main-person", dest="tracks", action="store_false", help="person/both checkpoints: the "
-                   "main person only (one label, one alert)")
-    ap.add_argument("--max-tracks", type=int_at_least(1), default=8, help="people followed at once, the "
-                    "largest first (default: %(default)s)")
+    add_person_args(ap, "label every tracked person, one alert per person (default for checkpoints trained with "
+                        "features: person/both)", "person/both checkpoints: the main person only (one label, one alert)")
     ap.add_argument("--threads", type=int_at_least(1), help="torch threads, or a bundle's ONNX Runtime threads "
                     "(default: torch's choice / one per core)")
     ap.add_argument("--duration", type=positive_float, help="stop after this many seconds of video")

@@ -71,17 +71,20 @@ def env(tmp_path_factory):
         starts = window_starts(len(feats), pred.window, 1)
         xs.append(take(feats, np.asarray(starts)[:, None] + np.arange(pred.window)))
         ys += [NAMES.index(action)] * len(starts)
-    x, y = torch.from_numpy(np.concatenate(xs)), torch.tensor(ys)
-    net = pred.model.net
+    fit_net(pred.model.net, torch.from_numpy(np.concatenate(xs)), torch.tensor(ys), steps=60)
+    return pred, clips, untrained
+
+
+def fit_net(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int) -> None:
+    """Train a checkpoint's classifier in place on windows (full batch, seeded), then back to eval()."""
     torch.manual_seed(0)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     net.train()
-    for _ in range(60):
+    for _ in range(steps):
         opt.zero_grad()
         nn.functional.cross_entropy(net(x), y).backward()
         opt.step()
     net.eval()
-    return pred, clips, untrained
 
 
 def live(pred, source, *args, src=None):

@@ -13,9 +13,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_live import _Features  # the stand-in backbone: features that follow the picture
+from test_live import _Features, fit_net  # the stand-in backbone: features that follow the picture
 from test_person import FRAME, G, _Det, boxes
-from torch import nn
 
 from action_rec.backbones import Backbone, Preprocess
 from action_rec.data import take, window_starts
@@ -144,16 +143,7 @@ def two(tmp_path_factory):
         xs.append(take(s.feats, starts[:, None] + np.arange(pred.window)))
         fall = FALL_AT / NATIVE_FPS * pred.fps - s.first  # sample index of the fall in this track
         ys += ["falling" if s is faller and st + pred.window > fall + 1 else "walking" for st in starts]
-    x, y = torch.from_numpy(np.concatenate(xs)), torch.tensor([NAMES.index(c) for c in ys])
-    net = pred.model.net
-    torch.manual_seed(0)
-    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
-    net.train()
-    for _ in range(300):
-        opt.zero_grad()
-        nn.functional.cross_entropy(net(x), y).backward()
-        opt.step()
-    net.eval()
+    fit_net(pred.model.net, torch.from_numpy(np.concatenate(xs)), torch.tensor([NAMES.index(c) for c in ys]), 300)
     return pred, video, {s.id: s for s in seqs}, faller.id
 
 
