@@ -14,8 +14,8 @@ import os
 import sys
 from pathlib import Path
 
-from .argtypes import add_person_args, int_at_least, parser
-from .errors import UsageError
+from .utils.argtypes import add_person_args, int_at_least, parser
+from .utils.errors import UsageError
 
 USAGE = """usage: action-rec COMMAND [options]
 
@@ -56,8 +56,8 @@ def _section_keys() -> dict[str, list[str]]:
     """The keys of each config section: the typed __init__ arguments jsonargparse builds them from."""
     import lightning as L
 
-    from .classifier import ActionClassifier
-    from .data import ActionDataModule
+    from .data.datamodule import ActionDataModule
+    from .model.classifier import ActionClassifier
 
     sections = {"data": ActionDataModule, "model": ActionClassifier, "trainer": L.Trainer}
     return {k: [n for n in inspect.signature(c.__init__).parameters if n != "self"] for k, c in sections.items()}
@@ -123,13 +123,13 @@ def cmd_synth(argv: list[str]) -> int:
                          "sitting/lying down on purpose, picking up, leaving the view, empty scenes, sprints) "
                          "(default: %(default)s)")
     a = ap.parse_args(argv)
-    from .synth import check_classes
+    from .synth.dataset import check_classes
 
     classes = check_classes(a.classes.split(","))
-    from .pathcheck import check_folder_target
+    from .utils.pathcheck import check_folder_target
 
     check_folder_target(a.out, "--out")
-    from .synth import synthesize
+    from .synth.dataset import synthesize
 
     counts = synthesize(a.out, a.train, a.val, a.test, seed=a.seed, workers=a.workers, classes=classes)
     print(f"synthetic dataset in {a.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
@@ -139,7 +139,7 @@ def cmd_synth(argv: list[str]) -> int:
 def cmd_backbones(argv: list[str]) -> int:
     """List the registered frozen backbones."""
     parser(prog="action-rec backbones", description=cmd_backbones.__doc__).parse_args(argv)
-    from .backbones import list_backbones
+    from .backbones.registry import list_backbones
 
     for name in list_backbones():
         print(name)
@@ -152,7 +152,7 @@ def cmd_extract(argv: list[str]) -> int:
               "Extracts the features of every video of the config's dataset once into data.cache_dir;\n"
               "videos already extracted (same path, size and mtime) are skipped, bad ones reported.")
         return 0
-    from .training import ActionCLI
+    from .training.cli import ActionCLI
 
     cli = ActionCLI(args=argv, run=False)  # parses and checks the whole config, builds the data module
     cli.datamodule.prepare_data()
@@ -188,9 +188,9 @@ def cmd_evaluate(argv: list[str]) -> int:
                         "default for person/both checkpoints, as `label` and `live`; an error for whole-frame ones)",
                     "score the main person's single sequence per clip (as in training)")
     a = ap.parse_args(argv)
-    from .evaluation import compare, evaluate, load_eval_set
-    from .pathcheck import check_folder_target
-    from .report import fmt
+    from .evaluation.report import fmt
+    from .evaluation.scoring import compare, evaluate, load_eval_set
+    from .utils.pathcheck import check_folder_target
 
     check_folder_target(a.out, "--out")
     for note in load_eval_set(a.data, a.split).duplicates:
@@ -220,13 +220,13 @@ def cmd_evaluate(argv: list[str]) -> int:
 
 
 def cmd_live(argv: list[str]) -> int:
-    from .live import main as live_main
+    from .live.app import main as live_main
 
     return live_main(argv)
 
 
 def cmd_cv(argv: list[str]) -> int:
-    from .crossval import main as cv_main
+    from .training.crossval import main as cv_main
 
     return cv_main(argv)
 
@@ -243,7 +243,7 @@ def cmd_export(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="bundle folder to create, e.g. model/")
     ap.add_argument("--force", action="store_true", help="replace an earlier bundle in --out")
     a = ap.parse_args(argv)
-    from .export import bundle_size, export_bundle
+    from .export.bundle import bundle_size, export_bundle
 
     meta = export_bundle(a.ckpt, a.out, force=a.force)
     r, b = meta["fall_rule"], meta["backbone"]
@@ -258,7 +258,7 @@ def cmd_export(argv: list[str]) -> int:
 
 
 def cmd_label(argv: list[str]) -> int:
-    from .label_cli import cmd_label as label_main
+    from .labeling.cli import cmd_label as label_main
 
     return label_main(argv)
 
@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         if cmd in COMMANDS:
             return COMMANDS[cmd](rest)
         if cmd in LIGHTNING_COMMANDS:
-            from .training import ActionCLI
+            from .training.cli import ActionCLI
 
             ActionCLI(args=argv if explicit else None)
             return 0
@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
               "(and a .ckpt) needs the full install (`pip install action-rec`)", file=sys.stderr)
         return 2
     except Exception as e:  # friendly one-liners for the errors users cause; others keep their traceback
-        from .errors import BackboneWeightsError
+        from .utils.errors import BackboneWeightsError
 
         if isinstance(e, BackboneWeightsError):
             print(f"{prog}: error: {e}", file=sys.stderr)

@@ -1,0 +1,131 @@
+"""The feature cache: every sampled frame of every video goes through the frozen backbone once.
+
+Layout: <cache_root>/<backbone>-<key>/ where key hashes the backbone identity (weights, preprocessing)
+and the sampling rate, so features from different settings never mix. Inside, one .npz per video named
+by a hash of (absolute path, size, mtime): an edited or replaced video is extracted again. Every file is
+written to a temp name and renamed, so an interrupted run leaves complete entries or none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..utils.io import atomic_write, atomic_write_text
+from ..video.reader import VideoReadError, iter_sampled, prefetch
+
+log = logging.getLogger(__name__)
+
+
+def _digest(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+class FeatureCache:
+    def __init__(self, root: str | os.PathLike, identity: dict, fps: float):
+        self.spec = {"identity": identity, "fps": float(fps)}
+        self.dir = Path(root) / f"{identity['backbone']}-{_digest(self.spec)[:12]}"
+
+    def entry(self, video: str | os.PathLike) -> Path:
+        p = Path(video).resolve()
+        st = p.stat()
+        return self.dir / f"{_digest([str(p), st.st_size, st.st_mtime_ns])[:20]}.npz"
+
+    def has(self, video) -> bool:
+        try:
+            return self.entry(video).exists()
+        except OSError:
+            return False
+
+    def load(self, video) -> tuple[np.ndarray, np.ndarray]:
+        """(features (N, D) float32, timestamps (N,) seconds) for a video already extracted."""
+        with np.load(self.entry(video)) as z:
+            return z["features"], z["times"]
+
+    def save(self, video, features: np.ndarray, times: np.ndarray) -> None:
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, features=features.astype(np.float32), times=times.astype(np.float64),
+                         source=str(Path(video).resolve()))
+        atomic_write(self.entry(video), write)
+
+    def write_meta(self) -> None:
+        meta = self.dir / "meta.json"
+        if not meta.exists():
+            atomic_write_text(meta, json.dumps(self.spec, indent=2))
+
+
+@dataclass
+class ExtractReport:
+    extracted: list[str] = field(default_factory=list)
+    cached: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # path -> reason
+    frames: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        fps = self.frames / self.seconds if self.seconds > 0 else 0.0
+        s = (f"features: {len(self.extracted)} extracted, {len(self.cached)} already cached, "
+             f"{len(self.failed)} failed ({self.frames} frames, {fps:.1f} frames/s)")
+        for path, why in self.failed.items():
+            s += f"\n  skipped {path}: {why}"
+        return s
+
+
+def extract_video(backbone, video, fps: float, batch_size: int | None = None,
+                  chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Features of every sampled frame of one video, through the backbone `chunk` frames at a time while
+    a background thread decodes the next ones. batch_size=None: the backbone's own best batch size
+    (small batches keep activations in the CPU's cache: 3x faster than 32 at 224 px here)."""
+    kw = {} if batch_size is None else {"batch_size": batch_size}
+    embedder = backbone.video_embedder()  # person features carry a tracker from frame to frame
+    if not backbone.fits_frames:
+        kw = {}
+    feats, times, frames = [], [], []
+    for t, frame in prefetch(iter_sampled(video, fps), size=2 * chunk):
+        frames.append(frame)
+        times.append(t)
+        if len(frames) == chunk:
+            feats.append(embedder.embed(frames, **kw))
+            frames = []
+    if frames:
+        feats.append(embedder.embed(frames, **kw))
+    return np.concatenate(feats), np.asarray(times)
+
+
+def extract(videos: Sequence[str | os.PathLike], backbone, fps: float, cache_root: str | os.PathLike,
+            batch_size: int | None = None, progress: bool = True) -> tuple[FeatureCache, ExtractReport]:
+    """Extract every video not yet in the cache. A bad video is reported and skipped, never fatal."""
+    cache = FeatureCache(cache_root, backbone.identity(), fps)
+    cache.write_meta()
+    report = ExtractReport()
+    todo = []
+    for v in videos:
+        (report.cached if cache.has(v) else todo).append(str(v))
+    start = time.perf_counter()
+    bar = tqdm(todo, desc=f"extract [{backbone.name}]", unit="video", disable=not progress or not todo)
+    for v in bar:
+        try:
+            feats, times = extract_video(backbone, v, fps, batch_size)
+            cache.save(v, feats, times)
+        except (VideoReadError, OSError, ValueError) as e:
+            report.failed[v] = str(e)
+            log.warning("skipping %s: %s", v, e)
+            continue
+        report.extracted.append(v)
+        report.frames += len(feats)
+        bar.set_postfix(frames_per_s=f"{report.frames / (time.perf_counter() - start):.1f}")
+    report.seconds = time.perf_counter() - start
+    record = {"spec": cache.spec, "failed": report.failed, "extracted": len(report.extracted),
+              "cached": len(report.cached), "frames": report.frames, "seconds": report.seconds}
+    atomic_write_text(cache.dir / "extract_report.json", json.dumps(record, indent=2))
+    return cache, report
