@@ -66,7 +66,7 @@ def write_checkpoint(path, class_names=("falling", "running", "walking"), fps=4.
     import torch
 
     from action_rec.backbones import build_backbone
-    from action_rec.classifier import ActionClassifier
+    from action_rec.model.classifier import ActionClassifier
 
     torch.manual_seed(seed)
     weights = "random" if precision == "fp32" else "default"

@@ -88,8 +88,8 @@ def test_fall_rule_is_chosen_on_validation_stored_and_used_everywhere(project, t
 
     from action_rec.evaluation import evaluate
     from action_rec.inference import Predictor
+    from action_rec.inference.stream import LiveModel
     from action_rec.labeling import load_predictor
-    from action_rec.stream import LiveModel
 
     pred = Predictor(d / "runs/e2e/best.ckpt")
     assert (pred.rule.threshold, pred.rule.k, pred.rule.m) == (op["threshold"], op["k"], op["k"])
@@ -150,7 +150,7 @@ def test_a_file_that_is_no_checkpoint_gets_a_clear_error(tmp_path, content):
 
 
 def test_a_truncated_checkpoint_gets_a_clear_error(tmp_path):
-    from conftest import write_checkpoint
+    from tests.conftest import write_checkpoint
 
     from action_rec.inference import CheckpointError, load_classifier
 

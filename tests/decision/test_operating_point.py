@@ -1,0 +1,51 @@
+"""Tests for action_rec.operating_point: sweeping the fall rule on validation clips and choosing its point."""
+
+import numpy as np
+import pytest
+
+from action_rec.decision.operating_point import THRESHOLDS, Clip, choose, score, sweep
+
+
+def _clips():
+    # Two falls (one clear, one faint: 0.57 for 2 windows), and 10 minutes of walking with a 2-window blip to 0.6
+    # (no threshold separates it from the faint fall) and one lone window at 0.9.
+    falls = [Clip(np.array([0.1, 0.2, 0.95, 0.97, 0.9, 0.3]), 4.0, True),
+             Clip(np.array([0.1, 0.57, 0.57, 0.2]), 3.0, True)]
+    walk = np.full(600, 0.05)
+    walk[100:102] = 0.6
+    walk[400] = 0.9
+    return falls + [Clip(walk, 600.0, False)]
+
+
+def test_score_counts_detected_falls_and_false_alerts_per_hour():
+    p = score(_clips(), threshold=0.5, k=2)
+    assert p.detected == 2 and p.recall == 1.0
+    assert p.false_alerts == 1 and p.false_alerts_per_hour == pytest.approx(6.0)  # one alert in 10 minutes
+    p = score(_clips(), threshold=0.5, k=1)
+    assert p.false_alerts == 2 and p.false_alerts_per_hour == pytest.approx(12.0)
+    p = score(_clips(), threshold=0.6, k=2)
+    assert p.recall == 0.5 and p.false_alerts == 0
+
+
+def test_choose_takes_the_most_recall_within_the_false_alert_target():
+    pts = sweep(_clips())
+    strict = choose(pts, target=0.0)  # no alert allowed: the faint fall must be given up
+    assert strict.false_alerts == 0 and strict.recall == 0.5
+    loose = choose(pts, target=10.0)  # one alert per 10 minutes is within 10/h: both falls
+    assert loose.recall == 1.0 and loose.false_alerts_per_hour <= 10.0
+    assert loose.k == 2 and loose.threshold < 0.57  # k=1 would add the lone 0.9 window's alert (12/h)
+    # with every point tied (separable clips), the configured k wins; then the middle threshold
+    easy = [Clip(np.array([0.1, 0.99, 0.99, 0.99, 0.99]), 3.0, True), Clip(np.full(20, 0.05), 600.0, False)]
+    assert choose(sweep(easy), 10.0, prefer_k=2).k == 2 and choose(sweep(easy), 10.0, prefer_k=3).k == 3
+    assert choose(sweep(easy), 10.0).threshold == THRESHOLDS[len(THRESHOLDS) // 2]
+    # among tied points the middle threshold: a margin both ways
+    tied = [p for p in pts if p.k == loose.k and p.recall == 1.0 and p.false_alerts == loose.false_alerts]
+    assert loose.threshold == sorted(p.threshold for p in tied)[len(tied) // 2]
+
+
+def test_choose_without_falls_or_within_target_points():
+    no_falls = [c for c in _clips() if not c.is_fall]
+    assert choose(sweep(no_falls), 20.0) is None
+    always = [Clip(np.full(10, 0.99), 5.0, True), Clip(np.full(10, 0.99), 5.0, False)]
+    p = choose(sweep(always), target=0.0)  # nothing meets the target: the fewest false alerts
+    assert p is not None and p.false_alerts == min(x.false_alerts for x in sweep(always))

@@ -1,0 +1,75 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from action_rec.backbones import build_backbone
+from action_rec.features import cache as features
+
+
+@pytest.fixture(scope="module")
+def backbone():
+    return build_backbone("efficientnet_lite0", weights="random", image_size=64)
+
+
+def test_extracts_every_sampled_frame_once_and_skips_on_rerun(tmp_path, make_video, backbone, monkeypatch):
+    vids = [make_video(tmp_path / f"v{i}.mp4", n_frames=10 + 10 * i, fps=10, seed=i) for i in range(3)]
+    cache, report = features.extract(vids, backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
+    assert len(report.extracted) == 3 and not report.failed
+    feats, times = cache.load(vids[2])
+    assert feats.shape == (15, backbone.feature_dim) and feats.dtype == np.float32  # 3 s at 5 fps
+    np.testing.assert_allclose(times, np.arange(15) / 5)
+    # The cached features are exactly what the backbone gives for those frames.
+    from action_rec.video import read_sampled
+    frames, _ = read_sampled(vids[2], 5)
+    np.testing.assert_allclose(feats, backbone.embed(frames), rtol=1e-4, atol=1e-5)
+
+    calls = []
+    monkeypatch.setattr(features, "extract_video", lambda *a, **k: calls.append(a) or (feats, times))
+    _, again = features.extract(vids, backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
+    assert calls == [] and len(again.cached) == 3 and not again.extracted
+
+    # Touching a video (new mtime) makes it stale; only that one is extracted again.
+    os.utime(vids[0], ns=(1, 1))
+    _, third = features.extract(vids, backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
+    assert third.extracted == [str(vids[0])] and len(calls) == 1
+
+
+def test_cache_is_keyed_by_fps_and_backbone_identity(tmp_path, backbone):
+    a = features.FeatureCache(tmp_path, backbone.identity(), 8)
+    b = features.FeatureCache(tmp_path, backbone.identity(), 4)
+    other = build_backbone("efficientnet_lite0", weights="random", image_size=96)
+    c = features.FeatureCache(tmp_path, other.identity(), 8)
+    assert len({a.dir, b.dir, c.dir}) == 3
+
+
+def test_bad_videos_are_reported_and_never_stop_the_run(tmp_path, make_video, backbone):
+    good = make_video(tmp_path / "good.mp4", n_frames=10)
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "text.mp4"
+    text.write_text("hello" * 100)
+    gone = tmp_path / "gone.mp4"
+    cache, report = features.extract([empty, good, text, gone], backbone, fps=5,
+                                     cache_root=tmp_path / "c", progress=False)
+    assert report.extracted == [str(good)]
+    assert set(report.failed) == {str(empty), str(text), str(gone)}
+    assert "empty" in report.failed[str(empty)]
+    saved = json.loads((cache.dir / "extract_report.json").read_text())
+    assert set(saved["failed"]) == set(report.failed)
+    assert "skipped" in report.summary() and "text.mp4" in report.summary()
+    # Only complete entries in the cache: no temp files left behind.
+    assert sorted(p.suffix for p in cache.dir.iterdir()) == [".json", ".json", ".npz"]
+
+
+def test_interrupted_write_leaves_no_entry(tmp_path, make_video, backbone, monkeypatch):
+    v = make_video(tmp_path / "v.mp4", n_frames=10)
+    cache = features.FeatureCache(tmp_path / "c", backbone.identity(), 5)
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(KeyboardInterrupt):
+        cache.save(v, np.zeros((2, 3)), np.zeros(2))
+    assert not cache.has(v) and list(cache.dir.iterdir()) == []
