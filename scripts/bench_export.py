@@ -64,7 +64,7 @@ def cpu_flags() -> str:
 def live_latency(preds: dict, videos: list[Path], frames_cap: int) -> dict[str, np.ndarray]:
     """Seconds per LiveModel.feed call (backbone + LSTM step + rule) on each video's sampled frames, for each
     predictor, the predictors taking turns video by video (so both see the same load from other processes)."""
-    from action_rec.stream import LiveModel
+    from action_rec.inference.stream import LiveModel
     from action_rec.video import iter_sampled
 
     models = {name: LiveModel(pred) for name, pred in preds.items()}
@@ -121,8 +121,8 @@ def main() -> int:
     # action_rec before torch: its __init__ sets OMP_WAIT_POLICY=PASSIVE, which only works before torch loads (with
     # torch first, its spinning OpenMP threads made the checkpoint's live latency 92 ms instead of 8 here)
     from action_rec.export import bundle_size, export_bundle
+    from action_rec.export.runtime import BundlePredictor
     from action_rec.inference import Predictor
-    from action_rec.runtime import BundlePredictor
 
     import torch
 

@@ -31,8 +31,8 @@ import torch
 
 from action_rec.backbones import (DEFAULT_BATCH_SIZE, BackboneWeightsError, Preprocess, build_backbone,
                                   find_fall_detection_checkpoint, list_backbones)
-from action_rec.onnx_runtime import onnxruntime_available
-from action_rec.preprocess import RESIZES
+from action_rec.backbones.onnx_runtime import onnxruntime_available
+from action_rec.backbones.preprocess import RESIZES
 
 
 def rate(step, items_per_step: int, seconds: float) -> float:

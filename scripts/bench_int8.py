@@ -76,8 +76,7 @@ def main() -> int:
 
     import onnxruntime
 
-    from action_rec import onnx_runtime
-    from action_rec.backbones import build_backbone
+    from action_rec.backbones import build_backbone, onnx_runtime
 
     print(f"CPU flags: {cpu_flags() or 'none of avx2/avx512/vnni'}; onnxruntime {onnxruntime.__version__}; "
           f"INT8 recipe {onnx_runtime.QUANT_VERSION}")

@@ -80,7 +80,7 @@ def untrained_quickstart(path: Path) -> Path:
     import torch
 
     from action_rec.backbones import build_backbone
-    from action_rec.classifier import ActionClassifier
+    from action_rec.model.classifier import ActionClassifier
 
     torch.manual_seed(0)
     bb = build_backbone("efficientnet_lite0", weights="default", image_size=224, precision="int8")
@@ -125,8 +125,8 @@ def stages(pred, video: Path) -> tuple[float, float, float]:
     second, what every design that decodes every frame and embeds each sampled frame must spend."""
     import torch
 
-    from action_rec.decoding import iter_fitted
     from action_rec.video import iter_sampled, probe
+    from action_rec.video.decoding import iter_fitted
 
     cv_threads, torch_threads = cv2.getNumThreads(), torch.get_num_threads()
     cv2.setNumThreads(1)

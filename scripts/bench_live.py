@@ -54,8 +54,8 @@ def make_checkpoint(path: Path, backbone: str, image_size: int, fps: float, wind
     import torch
 
     from action_rec.backbones import build_backbone
-    from action_rec.classifier import ActionClassifier
-    from action_rec.person import build_features
+    from action_rec.features.person import build_features
+    from action_rec.model.classifier import ActionClassifier
 
     weights = "default" if backbone == "efficientnet_lite0" else "random"
     if precision == "int8":

@@ -126,7 +126,7 @@ def main() -> int:
     ap.add_argument("--json", help="also write the rows to this file")
     a = ap.parse_args()
     from action_rec.inference import Predictor
-    from action_rec.tracks import per_track_features
+    from action_rec.inference.tracks import per_track_features
 
     pred = Predictor(a.ckpt)
     if per_track_features(pred) is None:

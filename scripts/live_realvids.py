@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from action_rec import features
-from action_rec.datasets import discover
+from action_rec.data.datasets import discover
 from action_rec.decision import decide
+from action_rec.features import cache as features
 from action_rec.inference import Predictor
 from action_rec.live import build_parser, run
 

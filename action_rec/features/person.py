@@ -158,7 +158,8 @@ class _VideoState:
 def box_row(hist, frame_rgb: np.ndarray, xyxy, score: float, label: str, n_rows: int
             ) -> tuple[np.ndarray, np.ndarray]:
     """(crop, GEOMETRY row) of one person's box; `hist` (prev, heights, aspects) is that person's own past and is
-    advanced. Shared by the main person (_VideoState) and every track (tracks.py): one definition of the row."""
+    advanced. Shared by the main person (_VideoState) and every track (inference/tracks.py): one definition of the
+    row."""
     H, W = frame_rgb.shape[:2]
     geo = np.zeros(len(GEOMETRY), np.float32)
     x1, y1, x2, y2 = xyxy[:4]

@@ -16,7 +16,7 @@ the same definition (person.box_row), so the model trained on main-person rows a
 - batch: `TrackFeatures.video_embedder().embed(frames)` gives (frames, max_tracks, 5 + D) arrays: per slot the
   track id (0: empty), its box (x1, y1, x2, y2; zeros while lost) and its feature row. They travel through the
   decoders like whole-video features; `track_results` windows each track's sequence and applies decide().
-- live: stream.py keeps a StreamingClassifier and a FallAlert per id (live_tracks.py).
+- live: stream.py keeps a StreamingClassifier and a FallAlert per id (live/tracks.py).
 
 The single-main-person path (person.PersonFeatures) is unchanged: training, caches and `--main-person` use it.
 """

@@ -1,4 +1,4 @@
-"""`action-rec label PATH... --ckpt model.ckpt --out labels.csv`: the command around labeling.py, with a
+"""`action-rec label PATH... --ckpt model.ckpt --out labels.csv`: the command around run.py, with a
 progress bar, a one-screen summary and exit codes (0 all labelled, 1 some failed, 2 bad usage,
 130 interrupted; whatever was labelled before an interruption is kept and skipped on the next run)."""
 
@@ -19,7 +19,7 @@ already in --out (same path, size and mtime) unless --overwrite; failed videos a
 
 Video label rule: `falling` when the fall probability stays above --threshold for k consecutive
 windows (the checkpoint's fall_k unless --fall-k), otherwise the class with the highest mean
-probability over the video's windows - the same rule as live mode and evaluation (decision.py). A video
+probability over the video's windows - the same rule as live mode and evaluation (decision/rule.py). A video
 shorter than k windows raises no fall event.
 
 One run at a time writes a set of outputs: a second run on the same --out, --jsonl or --annotate

@@ -3,7 +3,7 @@
     for r in label_videos(["footage/"], "runs/quickstart/best.ckpt", out="labels.csv"):
         print(r.path, r.label, r.confidence)
 
-Video label rule (decision.py, the same as live mode and evaluation): a video is `falling` when the fall
+Video label rule (decision/rule.py, the same as live mode and evaluation): a video is `falling` when the fall
 probability stays above the threshold for k consecutive windows; otherwise it is the class with the
 highest mean probability over its windows.
 
@@ -30,7 +30,7 @@ from .discovery import InputError, _skipped_text, discover_videos
 # ------------------------------------------------------------------------------------------- results
 def make_result(pred, job: Job, feats: np.ndarray, info: dict, stride: int | None) -> VideoResult:
     """Windows, per-window probabilities and the video decision (Predictor + decision.decide); per-track
-    features (tracks.py: one array per frame and track) give per-track results."""
+    features (inference/tracks.py: one array per frame and track) give per-track results."""
     if feats.ndim == 3:
         from ..inference.tracks import tracks_video_result
 
@@ -80,7 +80,7 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     feats: dict[int, list] = {}     # vid -> feature chunks in order (None until embedded)
     infos: dict[int, dict] = {}     # vid -> decoder's "done" info, waiting for its last features
     pending: list[tuple[int, int, np.ndarray]] = []  # (vid, chunk index, frames) not yet embedded
-    # On a CPU each worker process runs decode -> backbone itself (see decoding.py); on a GPU workers
+    # On a CPU each worker process runs decode -> backbone itself (see video/decoding.py); on a GPU workers
     # only decode and this process batches their frames into the one device.
     # Person features follow each video in order (a tracker): always computed where the video is decoded.
     fe = features or pred.backbone
@@ -276,7 +276,7 @@ def label_videos(paths, ckpt, **kwargs) -> Iterator[VideoResult]:
     annotate (folder for annotated copies), stride (window hop in sampled frames), threshold and fall_k
     (the fall rule), workers (worker processes: on a CPU each decodes and embeds, default one per core;
     on a GPU they decode, default half the cores; 0 = a decoder thread), device, recursive, batch_frames,
-    tracks (person/both checkpoints: None/True = one result per tracked person, see tracks.py; False = the main
-    person only; True with a whole-frame checkpoint: UsageError) and max_tracks.
+    tracks (person/both checkpoints: None/True = one result per tracked person, see inference/tracks.py; False = the
+    main person only; True with a whole-frame checkpoint: UsageError) and max_tracks.
     InputError / CheckpointError / OutputError are raised by this call, before any work starts."""
     return iter(LabelRun(paths, ckpt, **kwargs))

@@ -1,7 +1,7 @@
 """`action-rec live`: label a camera, a video file or a stream as it plays, and raise fall alerts.
 
-Three threads: capture (capture.py: newest frame in a one-slot buffer), model (stream.py: one backbone call
-per sampled frame + LSTM steps, on the checkpoint's sampling clock) and this loop (overlay, window, keys,
+Three threads: capture (video/capture.py: newest frame in a one-slot buffer), model (inference/stream.py: one
+backbone call per sampled frame + LSTM steps, on the checkpoint's sampling clock) and this loop (overlay, window, keys,
 recording). The display shows every captured frame with the latest model output, so a slow model delays
 labels, never the picture. When the backbone cannot keep up with the sampling rate, the newest frame's
 features stand in for the sample times it missed (the LSTM still sees `fps` frames a second, as in

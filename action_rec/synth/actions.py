@@ -3,7 +3,7 @@
 Real footage fooled a model trained on walking/running/falling alone: still people, people sitting
 or lying down on purpose, bending to pick something up, leaving the view, empty scenes and sprint
 starts all came out as "falling", because the rendered set never showed them. Each sub-action here
-drives the same body (`synth_body`) through the same camera, background and effects (`synth.py`).
+drives the same body (`body`, `figure`) through the same camera, background and effects (`render`).
 
 Poses are keyframed joint angles eased with smoothstep between keys: every phase starts and ends at
 rest, the way a controlled, muscle-driven movement does, never the accelerating topple of
@@ -77,7 +77,7 @@ def _kneeling(rng, a):
 
 
 class OtherMotion:
-    """One sub-action of `other`, with the interface synth.py uses of `synth_body.Motion`.
+    """One sub-action of `other`, with the interface render.py uses of `motion.Motion`.
 
     kind: one of OTHER_ACTIONS; variant says which way it was done (chair/floor, back/front, ...).
     framing tells the camera planner what to keep in view: "event" (every frame, whole body),

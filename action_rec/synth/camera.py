@@ -154,7 +154,7 @@ def _plan_camera(rng, action, motion, W, H, times):
     u = rng.uniform
     ground = np.stack([motion.points(t) for t in times])  # (n, points, 3) in the ground frame
     # what a static camera must hold: "falling"/"event" every frame whole, "walk" a path crossing the
-    # view, "leave" someone walking out of it and back in (see synth_actions.OtherMotion.framing)
+    # view, "leave" someone walking out of it and back in (see actions.OtherMotion.framing)
     kind = "walk" if action in ("walking", "running") else action if action == "falling" else \
         {"path": "walk", "track": "event"}.get(motion.framing, motion.framing)
     if action == "falling":

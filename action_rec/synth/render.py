@@ -1,9 +1,9 @@
 """Built-in procedurally rendered dataset: a person walking, running or falling, as mp4 clips.
 
-An optional fourth class, `other` (see `synth_actions`), holds what a fall alarm must ignore: standing
+An optional fourth class, `other` (see `actions`), holds what a fall alarm must ignore: standing
 still, sitting or lying down on purpose, picking something up, leaving the view, empty scenes, sprints.
 
-Each clip is one person (see `synth_body`) placed in a 3D world and filmed by a pinhole camera, so
+Each clip is one person (see `body`, `motion`, `figure`) placed in a 3D world and filmed by a pinhole camera, so
 distance, oblique headings, approaching/receding and lying bodies are foreshortened consistently.
 Everything a real camera varies is randomised per clip from its seed: background (rooms with
 perspective floors and furniture, outdoor grounds, real photos as a far backdrop or window view,
@@ -113,7 +113,7 @@ class ClipPlan(NamedTuple):
 
 
 def plan_clip(action: str, seed: int) -> ClipPlan:
-    """What `seed` renders; for "other", synth_actions.other_action(seed) says which sub-action."""
+    """What `seed` renders; for "other", actions.other_action(seed) says which sub-action."""
     if action not in ALL_CLASSES:
         raise ValueError(f"unknown action {action!r}; valid actions are {', '.join(ALL_CLASSES)}")
     rng = np.random.default_rng(seed)
