@@ -21,7 +21,7 @@ One subpackage per pipeline stage, in the order data flows:
     utils/      atomic writes, errors, argument types, output path checks
 
 cli.py is the `action-rec` command. Package __init__s import nothing heavy: each lists its exports, imported on
-first use. The flat module paths of earlier versions still import (see _legacy.py).
+first use.
 """
 
 __version__ = "0.1.0"
@@ -31,7 +31,3 @@ import os as _os
 # Torch's OpenMP threads spin while waiting; on a 2-core laptop that stalls them whenever the video
 # decoding thread (or anything else) holds a core, up to 5x slower. Must be set before torch loads.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from . import _legacy  # noqa: E402
-
-_legacy.install()

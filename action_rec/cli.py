@@ -150,7 +150,7 @@ def cmd_extract(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print("usage: action-rec extract --config CONFIG.yaml [--data.KEY VALUE ...]\n\n"
               "Extracts the features of every video of the config's dataset once into data.cache_dir;\n"
-              "videos already extracted (same path, size and mtime) are skipped, bad ones reported.")
+              "videos already extracted (same bytes, wherever they lie) are skipped, bad ones reported.")
         return 0
     from .training.cli import ActionCLI
 

@@ -187,7 +187,8 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     (d / "real.csv").write_text("\n".join(lines) + "\n")
     p = run("cv", "--config", "cfg.yaml", "--folds", "2", "--out", str(tmp_path / "cv"), "--runs",
             str(tmp_path / "runs"), "--data.data", "real.csv", "--data.group_column", "source_repo",
-            "--data.stratify", "true", "--data.val_fraction", "0.3", "--trainer.max_epochs", "1", cwd=d)
+            "--data.stratify", "true", "--data.val_fraction", "0.3", "--trainer.max_epochs", "1",
+            "--ensemble", str(tmp_path / "ens" / "best.ckpt"), cwd=d)
     res = json.loads((tmp_path / "cv" / "cv.json").read_text())["results"]["1.0"]
     assert [f["fold"] for f in res["folds"]] == [0, 1]
     for f in res["folds"]:  # each fold tested with its own model, not an earlier fold's (trained on its test set)
@@ -200,6 +201,25 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     assert np.isclose(pooled["accuracy"], sum(f["accuracy"] * f["clips"] for f in res["folds"]) / len(clips))
     bad = run("cv", "--config", "cfg.yaml", "--folds", "1", cwd=d, check=False)
     assert bad.returncode == 2 and "--folds must be >= 2" in bad.stderr
+
+    # --ensemble: the fold models packed into one checkpoint that gives their mean probabilities
+    from action_rec.inference import load_classifier
+
+    ens = load_classifier(tmp_path / "ens" / "best.ckpt")
+    folds = [load_classifier(f["checkpoint"]) for f in res["folds"]]
+    assert ens.hparams.members == 2 and ens.class_names == folds[0].class_names
+    x = torch.randn(3, 8, ens.hparams.feature_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(ens(x).softmax(-1), torch.stack([m(x).softmax(-1) for m in folds]).mean(0),
+                                   rtol=1e-4, atol=1e-5)
+    point = ens.operating_point  # chosen on every held-out clip pooled, not on one fold's validation split
+    assert point and "held-out clips of 2 folds" in point["chosen_on"] and f"{len(clips)} clips" in point["chosen_on"]
+    assert ens.rule.threshold == point["threshold"] and ens.rule.k == point["k"]
+    assert "ensemble of 2 fold models written to" in p.stdout
+    again = run("fit", "--config", "cfg.yaml", "--ckpt_path", str(tmp_path / "ens" / "best.ckpt"), cwd=d, check=False)
+    assert again.returncode == 2 and "Lightning's trainer state" in again.stderr
+    sub = run("cv", "--config", "cfg.yaml", "--subsample", "0.5", "--ensemble", "e.ckpt", cwd=d, check=False)
+    assert sub.returncode == 2 and "leave out --subsample" in sub.stderr
 
 
 # --------------------------------------------------------------------------- bad settings: one line, exit 2
@@ -231,6 +251,8 @@ def one_line_error(capsys, cmd):
     (["--data.features", "persons"], "Expected a typing.Literal['frame', 'person', 'both']. Got value: persons"),
     (["--data.features", "person", "--data.detector", "/nope.pt"], "person detector weights not found: /nope.pt"),
     (["--data.features", "person", "--data.detector_size", "250"], "detector_size must be a multiple of 32"),
+    (["--model.members", "2"], "model.members 2: a model that packs several trained nets (`action-rec cv --ensemble`) "
+                               "is not trained as one; leave model.members out"),
 ])
 def test_bad_fit_settings_are_one_line_errors(config, capsys, args, msg):
     from action_rec.cli import main

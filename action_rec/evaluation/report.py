@@ -96,7 +96,7 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
             val = curve.get("chosen_on_validation")
             out += ["", "![fall recall vs false alerts](operating_curve.png)", "",
                     "The fall rule's operating point " + (
-                        f"was chosen on the validation split for at most {val['target_false_alerts_per_hour']:g} "
+                        f"was chosen on {_chosen_on(val)} for at most {val['target_false_alerts_per_hour']:g} "
                         f"false alerts per hour (there: recall {fmt(val['recall'])}, "
                         f"{fmt(val['false_alerts_per_hour'], 1)} alerts/h)" if val else "was set by hand") +
                     "; the star is where it lands on this data, the lines what other thresholds and k would give."]
@@ -134,3 +134,8 @@ def comparison_report(rows: list[dict], data) -> str:
                   r["unreadable"], fmt(r["accuracy"]), fmt(r["macro_f1"]), fmt(r["fall_sensitivity"]),
                   fmt(r["fall_specificity"]), fmt(r["false_alerts_per_hour"], 1), f"[report]({r['report']})"]
                  for r in rows]), ""])
+
+
+def _chosen_on(point: dict) -> str:
+    where = point.get("chosen_on", "validation")
+    return "the validation split" if where == "validation" else where

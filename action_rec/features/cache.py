@@ -2,8 +2,9 @@
 
 Layout: <cache_root>/<backbone>-<key>/ where key hashes the backbone identity (weights, preprocessing)
 and the sampling rate, so features from different settings never mix. Inside, one .npz per video named
-by a hash of (absolute path, size, mtime): an edited or replaced video is extracted again. Every file is
-written to a temp name and renamed, so an interrupted run leaves complete entries or none.
+by a fingerprint of its bytes (content_key): an edited or replaced video is extracted again, while the
+same clip copied, moved or re-provisioned with a new mtime is not. Every file is written to a temp name
+and renamed, so an interrupted run leaves complete entries or none.
 """
 
 from __future__ import annotations
@@ -30,15 +31,41 @@ def _digest(obj) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()
 
 
+# Files up to this size are hashed whole (a 64 MiB clip: ~0.1 s); bigger ones by their size plus
+# _SAMPLES evenly spaced 1 MiB blocks, first and last included: any re-encode or trim changes those.
+_WHOLE_FILE = 64 << 20
+_BLOCK = 1 << 20
+_SAMPLES = 16
+
+
+def content_key(path: str | os.PathLike) -> str:
+    """A fingerprint of a file's bytes (sha1, 20 hex digits), independent of its name and mtime."""
+    size = os.stat(path).st_size
+    h = hashlib.sha1(f"{size}:".encode())
+    with open(path, "rb") as f:
+        if size <= _WHOLE_FILE:
+            for block in iter(lambda: f.read(_BLOCK), b""):
+                h.update(block)
+        else:
+            for i in range(_SAMPLES):
+                f.seek((size - _BLOCK) * i // (_SAMPLES - 1))
+                h.update(f.read(_BLOCK))
+    return h.hexdigest()[:20]
+
+
 class FeatureCache:
     def __init__(self, root: str | os.PathLike, identity: dict, fps: float):
         self.spec = {"identity": identity, "fps": float(fps)}
         self.dir = Path(root) / f"{identity['backbone']}-{_digest(self.spec)[:12]}"
+        self._keys: dict[tuple, str] = {}  # (path, size, mtime, inode) -> content_key: hash each file once
 
     def entry(self, video: str | os.PathLike) -> Path:
         p = Path(video).resolve()
         st = p.stat()
-        return self.dir / f"{_digest([str(p), st.st_size, st.st_mtime_ns])[:20]}.npz"
+        stamp = (str(p), st.st_size, st.st_mtime_ns, st.st_ino)
+        if stamp not in self._keys:
+            self._keys[stamp] = content_key(p)
+        return self.dir / f"{self._keys[stamp]}.npz"
 
     def has(self, video) -> bool:
         try:

@@ -16,6 +16,7 @@ from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusion
 
 from ..decision.operating_point import Clip, choose, score, sweep
 from ..decision.rule import FallRule, decide
+from ..utils.errors import UsageError
 from .lstm import ActionLSTM
 
 FORMAT_VERSION = 1  # bump when a checkpoint's hyper-parameters change meaning
@@ -28,7 +29,7 @@ class ActionClassifier(L.LightningModule):
                  label_smoothing: float = 0.05, class_weights: list[float] | None = None,
                  balanced_loss: bool = False, fall_class: str = "falling",
                  fall_threshold: float = 0.5, fall_k: int = 2,
-                 target_false_alerts_per_hour: float | None = 20.0,
+                 target_false_alerts_per_hour: float | None = 20.0, members: int = 1,
                  format_version: int = FORMAT_VERSION):
         """
         Args:
@@ -45,6 +46,8 @@ class ActionClassifier(L.LightningModule):
                 most validation falls with at most this many fall alerts per hour of non-fall validation video
                 (see operating_point.py); the checkpoint keeps the chosen point and every inference path uses it.
                 None: keep fall_threshold and fall_k as given.
+            members: set by `action-rec cv --ensemble`, which packs its fold models into one checkpoint
+                (ensemble.py); such a checkpoint is for inference, never trained further.
         """
         super().__init__()
         if class_names is None or feature_dim is None:
@@ -53,7 +56,7 @@ class ActionClassifier(L.LightningModule):
         self.save_hyperparameters()
         self.class_names = list(class_names)
         self.rule = FallRule(fall_class, fall_threshold, fall_k, fall_k)
-        self.net = ActionLSTM(feature_dim, len(class_names), proj_dim, hidden, 2, dropout, motion_features)
+        self.net = ActionLSTM(feature_dim, len(class_names), proj_dim, hidden, 2, dropout, motion_features, members)
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         if weights is not None and len(weights) != len(class_names):
             raise ValueError(f"class_weights has {len(weights)} values for {len(class_names)} classes")
@@ -75,6 +78,7 @@ class ActionClassifier(L.LightningModule):
         self._clip_frames: dict[int, int] = {}
         self.results: dict[str, dict] = {}
         self.operating_point: dict | None = None  # chosen on validation; saved in the checkpoint
+        self.fall_clips: dict[str, list[Clip]] = {}  # the last val/test pass's clips, for `cv --ensemble`
 
     def apply_operating_point(self, point: dict | None) -> None:
         """Use a stored operating point (from a checkpoint or a validation epoch) as the fall rule."""
@@ -90,6 +94,9 @@ class ActionClassifier(L.LightningModule):
         self.apply_operating_point(checkpoint.get("operating_point"))
 
     def setup(self, stage: str):
+        if stage == "fit" and self.hparams.members > 1:
+            raise UsageError(f"this model packs {self.hparams.members} trained nets (`action-rec cv --ensemble`); it "
+                             "runs with label, live and evaluate but is not trained further: fit the config instead")
         if self.hparams.balanced_loss and self.trainer is not None and self.trainer.datamodule is not None:
             counts = torch.tensor(self.trainer.datamodule.class_counts, dtype=torch.float)
             self.loss_weights = counts.sum() / (len(counts) * counts.clamp(min=1))
@@ -143,7 +150,8 @@ class ActionClassifier(L.LightningModule):
         fall = None
         if has_fall:
             rule = self.rule
-            fall = score(self._fall_clips(probs), rule.threshold, rule.k).as_dict()
+            self.fall_clips[stage] = self._fall_clips(probs)
+            fall = score(self.fall_clips[stage], rule.threshold, rule.k).as_dict()
         preds = [decide(p.numpy(), self.class_names, self.rule)[0] for p in probs.values()]
         self._clip_probs.clear()
         self._clip_label.clear()

@@ -9,26 +9,30 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .ensemble import MemberHead, MemberNorm
+
 # Streaming state: the LSTM's (h, c), each (num_layers, B, hidden), and the previous frame's features.
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class ActionLSTM(nn.Module):
     def __init__(self, feature_dim: int, num_classes: int, proj_dim: int = 512, hidden: int = 256,
-                 num_layers: int = 2, dropout: float = 0.3, motion: bool = True):
+                 num_layers: int = 2, dropout: float = 0.3, motion: bool = True, members: int = 1):
         super().__init__()
-        self.motion = motion
+        self.feature_dim, self.num_classes, self.proj_dim, self.motion = feature_dim, num_classes, proj_dim, motion
+        # members > 1: several trained nets side by side, averaged (ensemble.pack builds it; never trained as one)
+        self.members = members
         # A pooled frame feature is mostly background; its change from the previous frame is mostly the
         # person moving. Feeding both lets the LSTM use motion without learning to subtract from little data.
         in_dim = 2 * feature_dim if motion else feature_dim
         # The projection is learned so any backbone width maps to the same 512-d LSTM input; LayerNorm
         # after it because backbones' feature scales differ by orders of magnitude.
-        self.proj = nn.Identity() if in_dim == proj_dim else nn.Linear(in_dim, proj_dim)
-        self.norm = nn.LayerNorm(proj_dim)
+        self.proj = nn.Identity() if in_dim == proj_dim and members == 1 else nn.Linear(in_dim, members * proj_dim)
+        self.norm = nn.LayerNorm(proj_dim) if members == 1 else MemberNorm(members, proj_dim)
         self.drop = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(proj_dim, hidden, num_layers=num_layers, batch_first=True,
+        self.lstm = nn.LSTM(members * proj_dim, members * hidden, num_layers=num_layers, batch_first=True,
                             dropout=dropout if num_layers > 1 else 0.0)
-        self.head = nn.Linear(hidden, num_classes)
+        self.head = nn.Linear(hidden, num_classes) if members == 1 else MemberHead(members, hidden, num_classes)
 
     def embed(self, feats: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, D) -> (B, T, proj_dim); `prev` (B, D) is the frame before feats[:, 0], if any."""

@@ -1,4 +1,4 @@
-"""Tests for action_rec.operating_point: sweeping the fall rule on validation clips and choosing its point."""
+"""Tests for action_rec.decision.operating_point: sweeping the fall rule on validation clips and choosing its point."""
 
 import numpy as np
 import pytest

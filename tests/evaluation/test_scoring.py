@@ -74,11 +74,11 @@ CLIPS = {
 def setup(tmp_path, make_checkpoint, make_video):
     ckpt = rewire(make_checkpoint(tmp_path / "model.ckpt", NAMES, fps=FPS, window=WINDOW))
     root, cache = tmp_path / "ds", tmp_path / "cache"
-    for label, clips in CLIPS.items():
-        for name, classes in clips:
-            # as long as its cached features (len(classes) frames at FPS): durations come from the video
-            v = make_video(root / label / f"{name}.mp4", n_frames=len(classes), fps=FPS)
-            seed(cache, v, classes)
+    for i, (label, name, classes) in enumerate((lb, n, c) for lb, clips in CLIPS.items() for n, c in clips):
+        # as long as its cached features (len(classes) frames at FPS): durations come from the video; a seed of its
+        # own, as the cache keys entries by the video's bytes (identical clips would share one entry)
+        v = make_video(root / label / f"{name}.mp4", n_frames=len(classes), fps=FPS, seed=i)
+        seed(cache, v, classes)
     return ckpt, root, cache
 
 

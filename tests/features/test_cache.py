@@ -30,10 +30,33 @@ def test_extracts_every_sampled_frame_once_and_skips_on_rerun(tmp_path, make_vid
     _, again = features.extract(vids, backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
     assert calls == [] and len(again.cached) == 3 and not again.extracted
 
-    # Touching a video (new mtime) makes it stale; only that one is extracted again.
+    # A new mtime, or the same clip copied elsewhere (shared folders re-provisioned each day), is still a
+    # cache hit; a video whose bytes changed is extracted again, and only that one.
     os.utime(vids[0], ns=(1, 1))
-    _, third = features.extract(vids, backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
-    assert third.extracted == [str(vids[0])] and len(calls) == 1
+    copy = tmp_path / "elsewhere" / "v1.mp4"
+    copy.parent.mkdir()
+    copy.write_bytes(vids[1].read_bytes())
+    _, third = features.extract([*vids, copy], backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
+    assert calls == [] and len(third.cached) == 4
+    vids[2].write_bytes(vids[0].read_bytes() + b"\0")
+    _, fourth = features.extract(vids, backbone, fps=5, cache_root=tmp_path / "cache", progress=False)
+    assert fourth.extracted == [str(vids[2])] and len(calls) == 1
+
+
+def test_content_key_sees_every_change_of_a_big_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(features, "_WHOLE_FILE", 4 << 20)  # sampled fingerprints without writing 64 MiB
+    big = tmp_path / "big.bin"
+    data = bytearray(np.random.default_rng(0).integers(0, 256, 6 << 20, dtype=np.uint8).tobytes())
+    big.write_bytes(data)
+    key = features.content_key(big)
+    assert features.content_key(big) == key and len(key) == 20
+    for where in (0, len(data) - 1):  # first and last bytes are always read
+        edited = bytearray(data)
+        edited[where] ^= 1
+        big.write_bytes(edited)
+        assert features.content_key(big) != key
+    big.write_bytes(data + b"x")  # any change of size
+    assert features.content_key(big) != key
 
 
 def test_cache_is_keyed_by_fps_and_backbone_identity(tmp_path, backbone):

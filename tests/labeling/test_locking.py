@@ -36,7 +36,7 @@ def test_all_or_nothing(tmp_path):
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     out = tmp_path / "labels.csv"
-    code = ("import sys, time; from action_rec.locking import OutputLock; "
+    code = ("import sys, time; from action_rec.labeling.locking import OutputLock; "
             f"lock = OutputLock({{'--out': {str(out)!r}}}).acquire(); print('held', flush=True); time.sleep(60)")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=env)

@@ -104,7 +104,7 @@ def test_cpu_workers_decode_and_embed_without_torch(make_video, tmp_path):
         np.testing.assert_allclose(got, bb.embed(frames), rtol=1e-5, atol=1e-6 * float(np.abs(got).max()))
     # what a spawned worker imports to unpickle and run the embedder: no torch
     (tmp_path / "emb.pkl").write_bytes(pickle.dumps(embedder))
-    code = ("import pickle, sys; from action_rec.decoding import decode_job; "
+    code = ("import pickle, sys; from action_rec.video.decoding import decode_job; "
             f"e = pickle.load(open({str(tmp_path / 'emb.pkl')!r}, 'rb')); "
             f"kinds = [m[0] for m in decode_job(0, {paths[0]!r}, 4.0, e.preprocess, 4, e)]; "
             "print(kinds[-1], 'torch' in sys.modules)")
