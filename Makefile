@@ -6,15 +6,16 @@ PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench realvids real real-cv clean help
+.PHONY: install demo test bench realvids real real-one clean help
 
 help:
 	@echo "make demo     set up .venv, render the synthetic dataset, train and test the quick-start model"
 	@echo "make test     run the test suite"
 	@echo "make bench    extraction frames/s per backbone and runtime, batch labelling and live-mode benchmarks"
 	@echo "make realvids score the quick-start checkpoint on ../shared/realvids (if present)"
-	@echo "make real     train the real-footage recipe (synthetic + ../shared/realtrain), score it on ../shared/realvids"
-	@echo "make real-cv  its spread over 5 folds of held-out real sources (reports/real-cv/cv.md)"
+	@echo "make real     the real-footage recipe: 5 fold models over held-out ../shared/realtrain sources (reports/real-cv/cv.md),"
+	@echo "              packed into one ensemble runs/real/best.ckpt, scored on ../shared/realvids"
+	@echo "make real-one one model of the same config trained once (runs/real-one/best.ckpt), for comparison"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,17 +48,14 @@ REALTRAIN := ../shared/realtrain/MANIFEST.csv
 
 real: $(STAMP)
 	@if [ ! -f $(REALTRAIN) ]; then echo "make real needs $(REALTRAIN) (real training clips beside the project); \
-	train on your own clips with: action-rec fit --config configs/real.yaml --data.data '[data/synth, my_clips.csv]'"; exit 2; fi
+	train on your own clips with: action-rec cv --config configs/real.yaml --data.data '[data/synth, my_clips.csv]' --ensemble runs/real/best.ckpt"; exit 2; fi
 	@[ -d data/synth ] || $(BIN)/action-rec synth --out data/synth
-	$(BIN)/action-rec fit --config configs/real.yaml
+	$(BIN)/action-rec cv --config configs/real.yaml --folds 5 --out reports/real-cv --runs runs/real-cv --ensemble runs/real/best.ckpt
 	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
 		$(BIN)/action-rec evaluate --ckpt runs/real/best.ckpt --data ../shared/realvids/MANIFEST.csv --out reports/real-realvids; \
 	else echo "../shared/realvids absent: no real test figures"; fi
 
-real-cv: $(STAMP)
-	@[ -f $(REALTRAIN) ] || { echo "make real-cv needs $(REALTRAIN)"; exit 2; }
+real-one: $(STAMP)
+	@[ -f $(REALTRAIN) ] || { echo "make real-one needs $(REALTRAIN)"; exit 2; }
 	@[ -d data/synth ] || $(BIN)/action-rec synth --out data/synth
-	$(BIN)/action-rec cv --config configs/real.yaml --folds 5 --out reports/real-cv --runs runs/real-cv
-
-clean:
-	rm -rf runs cache data/synth
+	$(BIN)/action-rec fit --config configs/real.yaml --trainer.default_root_dir runs/real-one

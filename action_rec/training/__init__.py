@@ -1,7 +1,7 @@
 """Training: takes a YAML config; hands on a checkpoint. LightningCLI wiring (cli: `action-rec fit/validate/test/
 predict`, the data module's facts linked into the model's hyper-parameters, the stable best.ckpt, curves) and
-cross-validation over held-out sources (crossval: `action-rec cv`). Nothing outside training/ and action_rec.cli
-imports it.
+cross-validation over held-out sources (crossval: `action-rec cv`; `--ensemble` packs its fold models into one
+checkpoint). Nothing outside training/ and action_rec.cli imports it.
 """
 
 from ..utils.lazy import lazy_exports
