@@ -1,10 +1,10 @@
 """Several trained ActionLSTMs packed into one that averages their probabilities.
 
-Packing is exact: member k keeps its own slice of every layer (the projection's rows, the LSTM's gates as
-diagonal blocks, the head's rows), so the packed net computes every member side by side and returns
-log(mean_k softmax(member_k)). It is still one ActionLSTM with one (h, c) state, so streaming, live, batch,
-person tracks and ONNX export run an ensemble without knowing it is one. The block-diagonal LSTM wastes some
-multiplications on zeros; at 5 members x 128 hidden that is ~3 MFLOP a frame, next to ~400 for the backbone.
+Packing is exact: member k keeps its own slice of every layer (the projection's rows, its own LSTM, its head), so
+the packed net computes every member side by side and returns log(mean_k softmax(member_k)). It is still one
+ActionLSTM whose state is one (h, c) pair (the members' states concatenated on the last dimension), so streaming,
+live, batch, person tracks and ONNX export run an ensemble without knowing it is one. A frame costs each member's
+projection and LSTM step: about K times one model's head, still small next to the backbone.
 """
 
 from __future__ import annotations
@@ -46,23 +46,27 @@ class MemberHead(nn.Module):
         return torch.logsumexp(z.log_softmax(-1), dim=-2) - math.log(self.members)
 
 
-def _blocks(weights: list[torch.Tensor], gates: int) -> torch.Tensor:
-    """Member matrices (gates*H, In_k) -> one (gates*K*H, sum In_k), gate-major as nn.LSTM expects, each member's
-    rows reading only its own slice of the input (its projection, or its hidden state)."""
-    k, rows = len(weights), weights[0].shape[0] // gates
-    cols = [w.shape[1] for w in weights]
-    out = weights[0].new_zeros(gates * k * rows, sum(cols))
-    at = 0
-    for m, w in enumerate(weights):
-        for g in range(gates):
-            out[(g * k + m) * rows:(g * k + m + 1) * rows, at:at + cols[m]] = w[g * rows:(g + 1) * rows]
-        at += cols[m]
-    return out
+class MemberLSTM(nn.Module):
+    """K nn.LSTMs side by side behind nn.LSTM's interface (batch_first): the input, the (h, c) state and the output
+    are the members' slices concatenated on the last dimension."""
 
+    def __init__(self, members: int, input_size: int, hidden_size: int, num_layers: int, dropout: float = 0.0):
+        super().__init__()
+        self.members = nn.ModuleList(nn.LSTM(input_size, hidden_size, num_layers=num_layers, batch_first=True,
+                                             dropout=dropout) for _ in range(members))
+        self.input_size, self.hidden_size = members * input_size, members * hidden_size
+        self.num_layers, self.batch_first = num_layers, True
 
-def _gate_major(biases: list[torch.Tensor], gates: int) -> torch.Tensor:
-    rows = biases[0].shape[0] // gates
-    return torch.cat([b[g * rows:(g + 1) * rows] for g in range(gates) for b in biases])
+    def forward(self, x: torch.Tensor, hc: tuple[torch.Tensor, torch.Tensor] | None = None):
+        k = len(self.members)
+        states = [None] * k if hc is None else list(zip(hc[0].chunk(k, -1), hc[1].chunk(k, -1)))
+        outs, hs, cs = [], [], []
+        for lstm, xi, state in zip(self.members, x.chunk(k, -1), states):
+            out, (h, c) = lstm(xi, state)
+            outs.append(out)
+            hs.append(h)
+            cs.append(c)
+        return torch.cat(outs, -1), (torch.cat(hs, -1), torch.cat(cs, -1))
 
 
 @torch.no_grad()
@@ -87,12 +91,8 @@ def pack(nets: list[nn.Module]) -> nn.Module:
                                       for n in nets]))
     packed.norm.weight.copy_(torch.stack([n.norm.weight for n in nets]))
     packed.norm.bias.copy_(torch.stack([n.norm.bias for n in nets]))
-    for layer in range(shape["num_layers"]):
-        for kind in ("ih", "hh"):
-            getattr(packed.lstm, f"weight_{kind}_l{layer}").copy_(
-                _blocks([getattr(n.lstm, f"weight_{kind}_l{layer}") for n in nets], 4))
-            getattr(packed.lstm, f"bias_{kind}_l{layer}").copy_(
-                _gate_major([getattr(n.lstm, f"bias_{kind}_l{layer}") for n in nets], 4))
+    for lstm, n in zip(packed.lstm.members, nets):
+        lstm.load_state_dict(n.lstm.state_dict())
     packed.head.weight.copy_(torch.stack([n.head.weight for n in nets]))
     packed.head.bias.copy_(torch.stack([n.head.bias for n in nets]))
     return packed

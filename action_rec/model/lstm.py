@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .ensemble import MemberHead, MemberNorm
+from .ensemble import MemberHead, MemberLSTM, MemberNorm
 
 # Streaming state: the LSTM's (h, c), each (num_layers, B, hidden), and the previous frame's features.
 State = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -30,8 +30,9 @@ class ActionLSTM(nn.Module):
         self.proj = nn.Identity() if in_dim == proj_dim and members == 1 else nn.Linear(in_dim, members * proj_dim)
         self.norm = nn.LayerNorm(proj_dim) if members == 1 else MemberNorm(members, proj_dim)
         self.drop = nn.Dropout(dropout)
-        self.lstm = nn.LSTM(members * proj_dim, members * hidden, num_layers=num_layers, batch_first=True,
-                            dropout=dropout if num_layers > 1 else 0.0)
+        drop = dropout if num_layers > 1 else 0.0
+        self.lstm = (nn.LSTM(proj_dim, hidden, num_layers=num_layers, batch_first=True, dropout=drop) if members == 1
+                     else MemberLSTM(members, proj_dim, hidden, num_layers, drop))
         self.head = nn.Linear(hidden, num_classes) if members == 1 else MemberHead(members, hidden, num_classes)
 
     def embed(self, feats: torch.Tensor, prev: torch.Tensor | None = None) -> torch.Tensor:
