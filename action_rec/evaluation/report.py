@@ -90,7 +90,7 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
                 f"`{fall['fall_class']}` ({fmt(fall['specificity'])})",
                 f"- false alerts: {fall['false_alerts']} fall event(s) in {_duration(fall['non_fall_hours'])} "
                 f"of non-fall video = {fmt(fall['false_alerts_per_hour'], 1)} per hour (events of the shared "
-                "rule in decision.py, as the batch and live modes raise them)"]
+                "rule in decision/rule.py, as the batch and live modes raise them)"]
         curve = r.get("operating_curve")
         if curve:
             val = curve.get("chosen_on_validation")

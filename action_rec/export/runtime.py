@@ -1,6 +1,6 @@
 """Run an exported bundle (`action-rec export`) with numpy, OpenCV and ONNX Runtime only: no torch, no Lightning.
 
-A bundle is a folder (see export.py for how it is written and README "Deploy without PyTorch"):
+A bundle is a folder (see export/bundle.py for how it is written and README "Deploy without PyTorch"):
 
     bundle.json     everything inference needs: classes, preprocessing, fps, window, fall rule, graph I/O, sha256s
     backbone.onnx   the frozen backbone, (n, 3, H, W) float32 -> (n, D) features; the checkpoint's own int8 graph

@@ -117,7 +117,7 @@ class Update:
     event: dict | None = None  # {"event": "fall_start"|"fall_end", ...} when the alert changed
     latency_s: float | None = None  # capture of the window's last frame -> this update
     final: bool = False       # the end-of-stream window
-    track: int | None = None  # several people (live_tracks.py): whose window this is, and their box
+    track: int | None = None  # several people (live/tracks.py): whose window this is, and their box
     box: list[float] | None = None
 
 
@@ -164,7 +164,7 @@ class LiveModel:
         with self._lock:
             event = self._close_alert("reset") if self.alert is not None else None
             self.clf.reset()
-            # person features: a new tracker (none for one person's model of live_tracks.py)
+            # person features: a new tracker (none for one person's model of live/tracks.py)
             self._embedder = self.backbone.video_embedder() if self.backbone is not None else None
             self.alert = FallAlert(self.rule)
             self._starts: deque[float] = deque(maxlen=self.rule.k + self.rule.m + 2)

@@ -1,7 +1,7 @@
 """ActionClassifier: the LightningModule that owns the LSTM, the loss, the metrics and the optimiser.
 
 Validation and testing score whole clips: every window of a clip is classified and the shared rule in
-decision.py turns the windows into one clip label, exactly as batch and live inference do.
+decision/rule.py turns the windows into one clip label, exactly as batch and live inference do.
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ class ActionClassifier(L.LightningModule):
             motion_features: also feed each frame's feature change from the previous frame.
             class_weights: per-class loss weights, in class_names order.
             balanced_loss: weight the loss by inverse training-class frequency instead.
-            fall_class, fall_threshold, fall_k: the clip rule (see decision.py); with
+            fall_class, fall_threshold, fall_k: the clip rule (see decision/rule.py); with
                 target_false_alerts_per_hour set, threshold and k are chosen on the validation clips instead.
             target_false_alerts_per_hour: after each validation, pick the rule's threshold and k that catch the
                 most validation falls with at most this many fall alerts per hour of non-fall validation video
-                (see operating_point.py); the checkpoint keeps the chosen point and every inference path uses it.
+                (see decision/operating_point.py); the checkpoint keeps the chosen point and every inference path
+                uses it.
                 None: keep fall_threshold and fall_k as given.
             members: set by `action-rec cv --ensemble`, which packs its fold models into one checkpoint
-                (ensemble.py); such a checkpoint is for inference, never trained further.
+                (model/ensemble.py); such a checkpoint is for inference, never trained further.
         """
         super().__init__()
         if class_names is None or feature_dim is None:
@@ -141,16 +142,17 @@ class ActionClassifier(L.LightningModule):
         probs = {c: torch.stack(self._clip_probs[c]) for c in sorted(self._clip_probs)}
         labels = [self._clip_label[c] for c in probs]
         has_fall = self.hparams.fall_class in self.class_names and bool(probs)
+        if has_fall:
+            self.fall_clips[stage] = self._fall_clips(probs)
         target = self.hparams.target_false_alerts_per_hour
         if stage == "val" and has_fall and target is not None:
-            point = choose(sweep(self._fall_clips(probs)), target, prefer_k=self.hparams.fall_k)
+            point = choose(sweep(self.fall_clips[stage]), target, prefer_k=self.hparams.fall_k)
             if point is not None:
                 self.apply_operating_point({**point.as_dict(), "target_false_alerts_per_hour": float(target),
                                             "chosen_on": "validation", "epoch": int(self.current_epoch)})
         fall = None
         if has_fall:
             rule = self.rule
-            self.fall_clips[stage] = self._fall_clips(probs)
             fall = score(self.fall_clips[stage], rule.threshold, rule.k).as_dict()
         preds = [decide(p.numpy(), self.class_names, self.rule)[0] for p in probs.values()]
         self._clip_probs.clear()

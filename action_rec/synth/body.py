@@ -2,7 +2,7 @@
 
 Everything here is in units of the person's standing height (1.0 = head top above the floor) in a
 "ground frame": x = direction of travel, y = up (floor at y=0), z = the body's lateral axis.
-`synth.py` places that frame in the world and projects it through a camera.
+`synth/render.py` and `synth/camera.py` place that frame in the world and project it through a camera.
 
 Joint angles are segment angles measured from straight down, positive = forward, so gait curves
 read like the textbook ones (hip flexion/extension, knee flexion, ankle dorsiflexion).

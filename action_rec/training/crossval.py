@@ -149,7 +149,8 @@ def main(argv: list[str]) -> int:
         from ..utils.pathcheck import check_folder_target
 
         if Path(a.ensemble).is_dir():
-            ap.error(f"--ensemble {a.ensemble}: is a folder; give the checkpoint file to write, e.g. runs/real/best.ckpt")
+            ap.error(f"--ensemble {a.ensemble}: is a folder; give the checkpoint file to write, "
+                     "e.g. runs/real/best.ckpt")
         check_folder_target(str(Path(a.ensemble).parent), "--ensemble")
     results: dict[float, dict] = {}
     for sub in subs:

@@ -14,4 +14,4 @@ class UsageError(ValueError):
 
 class BackboneWeightsError(RuntimeError):
     """The requested weights could not be obtained or do not fit the backbone; the message says how to fix it.
-    (Here, not in backbones.py, so the command line can catch it without importing torch.)"""
+    (Here, not in backbones/, so the command line can catch it without importing torch.)"""
