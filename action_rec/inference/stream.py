@@ -18,6 +18,7 @@ import math
 import threading
 import time
 from collections import deque
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,7 @@ from ..decision.windows import take
 if TYPE_CHECKING:
     import torch
 
-    from ..model.lstm import ActionLSTM
+    from ..model.lstm import ActionLSTM, State
 
 
 @dataclass
@@ -56,24 +57,25 @@ class StreamingClassifier:
     def push(self, feat: np.ndarray, repeat: int = 1) -> list[WindowResult]:
         """Advance by `repeat` sampled frames that all show `feat` (repeats stand in for sample times
         the backbone had no fresh frame for). Returns the windows completed, oldest first."""
-        import torch
+        return push_together([self], [feat], repeat)[0]
 
-        out = []
-        param = next(self.net.parameters())
-        with torch.inference_mode():
-            x = torch.as_tensor(np.asarray(feat, dtype=np.float32), device=param.device)[None]
-            for _ in range(repeat):
-                if self.n % self.stride == 0:
-                    self._add_lane(x)
-                logits, self.state = self.net.step(x.expand(len(self.lane_start), -1), self.state)
-                self.recent.append(np.asarray(feat, dtype=np.float32))
-                self.n += 1
-                if self.lane_start and self.n - self.lane_start[0] == self.window:
-                    probs = logits[0].softmax(-1).cpu().numpy()
-                    out.append(WindowResult(self.lane_start.pop(0), probs))
-                    h, c, prev = self.state
-                    self.state = (h[:, 1:], c[:, 1:], prev[1:]) if self.lane_start else None
-        return out
+    def _lanes_in(self, x: torch.Tensor) -> torch.Tensor:
+        """The input rows of this frame, one per lane (a lane starts every `stride` frames)."""
+        if self.n % self.stride == 0:
+            self._add_lane(x)
+        return x.expand(len(self.lane_start), -1)
+
+    def _advance(self, logits: torch.Tensor | None, state: State | None, feat: np.ndarray) -> WindowResult | None:
+        """Take the lanes' step result; the oldest lane's window is complete after `window` frames."""
+        self.state = state
+        self.recent.append(feat)
+        self.n += 1
+        if not self.lane_start or self.n - self.lane_start[0] != self.window:
+            return None
+        done = WindowResult(self.lane_start.pop(0), logits[0].softmax(-1).cpu().numpy())
+        h, c, prev = self.state
+        self.state = (h[:, 1:], c[:, 1:], prev[1:]) if self.lane_start else None
+        return done
 
     def _add_lane(self, x: torch.Tensor) -> None:
         import torch
@@ -106,6 +108,39 @@ class StreamingClassifier:
         return [WindowResult(max(0, n - w), probs)]
 
 
+def push_together(streams: list[StreamingClassifier], feats: list[np.ndarray], repeat: int = 1
+                  ) -> list[list[WindowResult]]:
+    """`push` for several streams of one net (the people of live/tracks.py), every lane of every stream in one
+    LSTM step per frame: a step reads all the weights whatever its batch, so N people cost little more than one
+    (a 5-member ensemble reads ~60 MB per step). Rows are independent, so results equal separate pushes."""
+    import torch
+
+    net = streams[0].net
+    if any(s.net is not net for s in streams):
+        raise ValueError("push_together needs streams of one net")
+    out: list[list[WindowResult]] = [[] for _ in streams]
+    param = next(net.parameters())
+    rows = [np.asarray(f, dtype=np.float32) for f in feats]
+    with torch.inference_mode():
+        xs = [torch.as_tensor(r, device=param.device)[None] for r in rows]
+        for _ in range(repeat):
+            inputs = [s._lanes_in(x) for s, x in zip(streams, xs)]
+            live = [i for i, x in enumerate(inputs) if len(x)]
+            if live:
+                h = torch.cat([streams[i].state[0] for i in live], 1)
+                c = torch.cat([streams[i].state[1] for i in live], 1)
+                prev = torch.cat([streams[i].state[2] for i in live], 0)
+                logits, (h, c, prev) = net.step(torch.cat([inputs[i] for i in live]), (h, c, prev))
+            lo = 0
+            for i, s in enumerate(streams):
+                n = len(inputs[i])
+                step = (logits[lo:lo + n], (h[:, lo:lo + n], c[:, lo:lo + n], prev[lo:lo + n])) if n else (None, None)
+                lo += n
+                if (done := s._advance(*step, rows[i])) is not None:
+                    out[i].append(done)
+    return out
+
+
 @dataclass
 class Update:
     """One model output: a completed window, and what the fall alert made of it."""
@@ -119,6 +154,23 @@ class Update:
     final: bool = False       # the end-of-stream window
     track: int | None = None  # several people (live/tracks.py): whose window this is, and their box
     box: list[float] | None = None
+
+
+def push_people(models: list[LiveModel], feats: list[np.ndarray], repeat: int, captured: float | None = None,
+                t0: float | None = None) -> list[list[Update]]:
+    """LiveModel.push for several models (one per tracked person): their LSTM lanes step as one batch when they
+    share a checkpoint's net (push_together); a bundle's ONNX head steps each model in turn."""
+    t1 = time.perf_counter()
+    t0 = t1 if t0 is None else t0
+    with ExitStack() as held:
+        for m in models:
+            held.enter_context(m._lock)
+        clfs = [m.clf for m in models]
+        if all(isinstance(c, StreamingClassifier) and c.net is clfs[0].net for c in clfs):
+            results = push_together(clfs, feats, repeat)
+        else:
+            results = [c.push(f, repeat) for c, f in zip(clfs, feats)]
+        return [m._took(r, repeat, captured, t0, t1) for m, r in zip(models, results)]
 
 
 def recent(n: int = 20_000) -> deque:
@@ -191,19 +243,20 @@ class LiveModel:
     def push(self, feat: np.ndarray, repeat: int, captured: float | None = None, t0: float | None = None
              ) -> list[Update]:
         """`feed` for a feature row computed elsewhere (t0: when its backbone call began)."""
-        t1 = time.perf_counter()
-        t0 = t1 if t0 is None else t0
-        with self._lock:
-            results = self.clf.push(feat, repeat)
-            self.samples += repeat
-            self.fresh += 1
-            t2 = time.perf_counter()
-            self.timings.backbone.append(t1 - t0)
-            self.timings.lstm.append(t2 - t1)
-            if captured is not None:
-                self.timings.latency.append(t2 - captured)
-            self.timings.updates += len(results)
-            return [self._update(r, captured) for r in results]
+        return push_people([self], [feat], repeat, captured, t0)[0]
+
+    def _took(self, results: list[WindowResult], repeat: int, captured: float | None, t0: float, t1: float
+              ) -> list[Update]:
+        """Book `repeat` samples whose classifier results are in (called with the lock held)."""
+        self.samples += repeat
+        self.fresh += 1
+        t2 = time.perf_counter()
+        self.timings.backbone.append(t1 - t0)
+        self.timings.lstm.append(t2 - t1)
+        if captured is not None:
+            self.timings.latency.append(t2 - captured)
+        self.timings.updates += len(results)
+        return [self._update(r, captured) for r in results]
 
     def finish(self, final_window: bool = True) -> tuple[list[Update], dict | None]:
         """End of the stream: the fall_end event of an alert still open and, for a file played to its end

@@ -16,7 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..inference.stream import LiveModel, Timings, Update
+from ..inference.stream import LiveModel, Timings, Update, push_people
 from ..inference.tracks import META
 
 
@@ -96,8 +96,12 @@ class TrackLiveModel:
             self.visible = {tid for tid, s in rows.items() if s[1:5].any()}
             self.samples += repeat
             self.fresh += 1
-        for tid, s in sorted(rows.items()):
-            out += self._own(tid, self.people_models[tid].push(s[META:], repeat, captured, t1))
+        if rows:  # every person's lanes in one LSTM step (stream.push_people)
+            tids = sorted(rows)
+            ups = push_people([self.people_models[t] for t in tids], [rows[t][META:] for t in tids], repeat,
+                              captured, t1)
+            for tid, u in zip(tids, ups):
+                out += self._own(tid, u)
         with self._lock:
             self.timings.backbone.append(t1 - t0)
             self.timings.lstm.append(time.perf_counter() - t1)

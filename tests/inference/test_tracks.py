@@ -405,6 +405,42 @@ def test_evaluate_scores_clips_by_the_any_track_rule_as_label_does(two, tmp_path
             assert here["detected"] == 1 and here["false_alerts"] == len(ref.events)
 
 
+def test_cv_chooses_the_fall_rule_on_every_tracked_person(two, tmp_path, monkeypatch):
+    """cv --ensemble scores each fold's held-out clips per tracked person with that fold's model
+    (crossval.track_clips), so the rule is chosen on the alerts label, live and evaluate will raise: the walker's
+    track counts on the non-fall copy, and the faller's makes the fall clip detected."""
+    import shutil
+
+    from tests.conftest import write_checkpoint
+
+    import action_rec.inference.predictor
+    from action_rec.data.items import VideoItem
+    from action_rec.decision.operating_point import score
+    from action_rec.labeling import label_videos
+    from action_rec.training.crossval import track_clips
+
+    pred, video, _, faller = two
+    held_out = []
+    for label in ("falling", "other"):  # fold 0 holds out the falling copy, fold 1 the other one
+        (tmp_path / label).mkdir()
+        held_out.append([VideoItem(str(shutil.copy(video, tmp_path / label / "two.mp4")), label)])
+    ckpt = str(write_checkpoint(tmp_path / "m.ckpt", NAMES, fps=4.0, window=6, hidden=32))
+    monkeypatch.setattr(action_rec.inference.predictor, "Predictor", lambda *a, **k: pred)
+    rows = [{"checkpoint": ckpt, "cache_dir": str(tmp_path / "cache")}] * 2
+    clips, seqs = track_clips(rows, held_out, progress=False)
+    (lab,) = label_videos([video], pred, workers=0)
+    assert [c.is_fall for c in clips] == [True, False] and [s["fold"] for s in seqs] == [0, 1]
+    for c, s in zip(clips, seqs):  # one sequence per track, label's very probabilities
+        assert len(c.p_fall) == len(lab.tracks) == 2 == len(s["p_fall"])
+        for p, t in zip(c.p_fall, lab.tracks):
+            np.testing.assert_allclose(p, t.window_probs[:, NAMES.index("falling")], atol=1e-6)
+    here = score(clips, pred.rule.threshold, pred.rule.k)
+    assert here.detected == 1 and here.false_alerts == sum(len(t.events) for t in lab.tracks)
+    frame = {"checkpoint": ckpt, "cache_dir": str(tmp_path / "cache")}
+    monkeypatch.setattr(action_rec.inference.tracks, "per_track_features", lambda *a, **k: None)
+    assert track_clips([frame], [held_out[0]], progress=False) is None  # whole-frame models: the main sequence
+
+
 def test_worker_processes_and_lightning_predict_label_each_person_as_one_thread_does(two, tmp_path):
     """`label --workers 2` (decoder processes that also track and embed) and the Lightning predict path
     (`--devices`, here one CPU process) write the per-person rows and timeline of workers=0."""

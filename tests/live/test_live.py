@@ -126,6 +126,40 @@ def test_streaming_lanes_equal_batch_windows(env, stride):
         assert len(sc.lane_start) <= -(-pred.window // stride)  # constant work: a bounded number of lanes
 
 
+@pytest.mark.parametrize("members,stride", [(1, 2), (1, 6), (3, 3)])  # 6 > window: frames with no lane at all
+def test_people_stepped_together_get_their_own_windows(members, stride):
+    """live/tracks.py steps every person's lanes in one batch (push_together): each person must still get
+    exactly the windows of their own stream, whoever else is in view and whenever they appeared."""
+    import torch
+
+    from action_rec.inference.stream import push_together
+    from action_rec.model.ensemble import pack
+    from action_rec.model.lstm import ActionLSTM
+
+    torch.manual_seed(members)
+    nets = [ActionLSTM(12, 3, proj_dim=16, hidden=8).eval() for _ in range(members)]
+    net = nets[0] if members == 1 else pack(nets).eval()
+    window, rng = 4, np.random.default_rng(stride)
+    feats = [rng.normal(size=(n, 12)).astype(np.float32) for n in (15, 9, 4)]
+    joins = [0, 3, 10]  # people 2 and 3 come into view later
+    alone = []
+    for f in feats:
+        sc = StreamingClassifier(net, window, stride)
+        alone.append([r for row in f for r in sc.push(row)])
+    together = [StreamingClassifier(net, window, stride) for _ in feats]
+    got = [[] for _ in feats]
+    for t in range(max(j + len(f) for j, f in zip(joins, feats))):
+        now = [i for i, (j, f) in enumerate(zip(joins, feats)) if j <= t < j + len(f)]
+        for i, res in zip(now, push_together([together[i] for i in now], [feats[i][t - joins[i]] for i in now])):
+            got[i] += res
+    for mine, ref in zip(got, alone):
+        assert [r.start for r in mine] == [r.start for r in ref] and ref
+        np.testing.assert_allclose(np.stack([r.probs for r in mine]), np.stack([r.probs for r in ref]), atol=1e-6)
+    other = StreamingClassifier(ActionLSTM(12, 3, proj_dim=16, hidden=8), window, stride)
+    with pytest.raises(ValueError, match="one net"):
+        push_together([together[0], other], [feats[0][0], feats[0][0]])
+
+
 def test_live_on_a_file_matches_batch_mode(env):
     _, clips, pred = env  # untrained: less sure of itself, so its outputs vary more from window to window
     # an 18-fps clip sampled at 4 fps: also checks that live picks the frames video.iter_sampled picks;
