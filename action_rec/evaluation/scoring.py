@@ -199,6 +199,27 @@ def clip_rule(features, pred) -> dict:
     return {"mode": "whole frame", "text": "one sequence of whole-frame features per clip"}
 
 
+def score_clip(pred, path: str, feats):
+    """label's own per-video result for a clip's cached features (the same label, events and, per track, the
+    any-track rule), and the clip's duration in seconds."""
+    from ..inference.results import Job
+    from ..labeling.run import make_result
+
+    try:
+        info = probe(path)
+    except VideoReadError:
+        info = None
+    duration = clip_duration_s(info, len(feats), pred.fps)
+    return make_result(pred, Job(path, Path(path).name), feats, {"duration_s": duration}, None), duration
+
+
+def fall_sequences(result, fall: int):
+    """The window probabilities of class `fall`: one array, or a tuple of them (one per track)."""
+    if result.tracks is not None:
+        return tuple(t.window_probs[:, fall] for t in result.tracks)
+    return result.window_probs[:, fall]
+
+
 def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.PathLike,
              cache_dir: str | None = None, split: str | None = None, device: str = "cpu",
              weights: str | None = None, strict_labels: bool = False, progress: bool = True,
@@ -207,9 +228,7 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
     returns the metrics. tracks/max_tracks: as for `label` (person/both checkpoints: None/True = per tracked
     person, the any-track rule; False = the main person; True with a whole-frame checkpoint: UsageError)."""
     from ..inference.predictor import Predictor
-    from ..inference.results import Job
     from ..inference.tracks import events_text, per_track_features
-    from ..labeling.run import make_result
     from ..utils.pathcheck import check_folder_target
     from . import plots, report
 
@@ -228,19 +247,10 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
             unreadable.append({"path": it.path, "label": it.label,
                                "reason": ext.failed.get(it.path, "no features in the cache")})
             continue
-        feats, _ = cache.load(it.path)
-        try:
-            info = probe(it.path)
-        except VideoReadError:
-            info = None
-        duration = clip_duration_s(info, len(feats), pred.fps)
-        # label's own per-video result: the same label, events and (per track) any-track rule
-        r = make_result(pred, Job(it.path, Path(it.path).name), feats, {"duration_s": duration}, None)
+        r, duration = score_clip(pred, it.path, cache.load(it.path)[0])
         if pred.rule.fall_class in names:
-            f = names.index(pred.rule.fall_class)
-            p_fall = (tuple(t.window_probs[:, f] for t in r.tracks) if r.tracks is not None
-                      else r.window_probs[:, f])
-            curve_clips.append(op.Clip(p_fall, duration, it.label == pred.rule.fall_class))
+            curve_clips.append(op.Clip(fall_sequences(r, names.index(pred.rule.fall_class)), duration,
+                                       it.label == pred.rule.fall_class))
         rows.append({"path": it.path, "true": it.label, "predicted": r.label, "confidence": r.confidence,
                      "known": it.label in names, "duration_s": duration,
                      "fall_events": [list(e) for e in r.events], "probs": r.probs,

@@ -119,14 +119,17 @@ def check_out(out: str | os.PathLike, force: bool) -> Path:
     return p
 
 
-def _checkpoint_feature_mode(ckpt) -> str:
+def _checkpoint_backbone(ckpt) -> dict:
     from ..inference.predictor import load_classifier
 
-    spec = load_classifier(ckpt).hparams.data_spec
-    return spec["backbone"].get("features", "frame")
+    return load_classifier(ckpt).hparams.data_spec["backbone"]
 
 
-def _refuse_feature_mode(mode: str, what) -> None:
+def _refuse_feature_mode(backbone: dict, what) -> None:
+    mode = backbone.get("features", "frame")
+    if backbone.get("backbone") == "mediapipe_pose":
+        raise ExportError(f"{what}: its mediapipe_pose backbone is a LiteRT network, not an ONNX graph, so it cannot "
+                          "go into a bundle; run this one with `action-rec label/live --ckpt` on the full install")
     if mode != "frame":
         raise ExportError(f"{what}: trained with features: {mode}, which needs the ultralytics person detector and "
                           "tracker (PyTorch) at inference, so it cannot run torch-free; export supports whole-frame "
@@ -189,10 +192,10 @@ def export_bundle(ckpt, out: str | os.PathLike, force: bool = False) -> dict:
     out = check_out(out, force)
     if isinstance(ckpt, Predictor):
         pred, ckpt_path = ckpt, None
-        _refuse_feature_mode(pred.model.hparams.data_spec["backbone"].get("features", "frame"), "the predictor")
+        _refuse_feature_mode(pred.model.hparams.data_spec["backbone"], "the predictor")
     else:
         ckpt_path = Path(ckpt)
-        _refuse_feature_mode(_checkpoint_feature_mode(ckpt_path), ckpt_path)  # before building a detector
+        _refuse_feature_mode(_checkpoint_backbone(ckpt_path), ckpt_path)  # before building a detector
         pred = Predictor(ckpt_path, device="cpu")
     pred.model.cpu().eval()
     meta = manifest(pred, ckpt_path)

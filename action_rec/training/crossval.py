@@ -64,12 +64,10 @@ def track_clips(rows: list[dict], held_out: list[list], progress: bool = True) -
     realvids). Returns (operating_point.Clip per clip, their sequences for cv.json), or None for whole-frame
     models. Extracting the tracks' features is one more pass over the clips (cached)."""
     from ..decision.operating_point import Clip
+    from ..evaluation.scoring import fall_sequences, score_clip
     from ..features.cache import extract
     from ..inference.predictor import Predictor
-    from ..inference.results import Job
     from ..inference.tracks import per_track_features
-    from ..labeling.run import make_result
-    from ..video.reader import VideoReadError, clip_duration_s, probe
 
     first = Predictor(rows[0]["checkpoint"])
     embed = per_track_features(first)
@@ -84,14 +82,8 @@ def track_clips(rows: list[dict], held_out: list[list], progress: bool = True) -
         for it in items:
             if not cache.has(it.path):
                 continue  # unreadable: reported by the extraction
-            feats, _ = cache.load(it.path)
-            try:
-                info = probe(it.path)
-            except VideoReadError:
-                info = None
-            duration = clip_duration_s(info, len(feats), pred.fps)
-            r = make_result(pred, Job(it.path, Path(it.path).name), feats, {"duration_s": duration}, None)
-            p_fall = tuple(t.window_probs[:, fall] for t in r.tracks)
+            r, duration = score_clip(pred, it.path, cache.load(it.path)[0])
+            p_fall = fall_sequences(r, fall)
             clips.append(Clip(p_fall, duration, it.label == pred.rule.fall_class))
             seqs.append({"path": str(it.path), "label": it.label, "fold": fold, "duration_s": round(duration, 3),
                          "p_fall": [np.round(p, 4).tolist() for p in p_fall]})

@@ -1,0 +1,170 @@
+"""The mediapipe_pose backbone: a person crop -> 33 body landmarks -> a 43-number pose row (no ImageNet feature).
+
+Where the person is and how their box moves is in person.GEOMETRY; whether they stand, lie or stride is in their
+pose, and a pose looks the same in any room. MediaPipe's BlazePose landmark network ("full", Apache-2.0) is shipped
+as a .tflite file inside the `mediapipe` 0.10.x wheels on PyPI (`pip install --no-deps mediapipe==0.10.14`: the
+file is all we use, located with find_spec, never imported) and run by Google's LiteRT interpreter
+(`ai-edge-litert`). It expects a person roughly centred in a square crop, which is what `features: person` hands a
+backbone: the tracked person's box with a margin, letterboxed. Whole frames (`features: frame`) work, but a small
+person in a wide frame gets few pixels.
+
+The row, per crop: [pose score, 13 key points (nose, shoulders, elbows, wrists, hips, knees, ankles) as (x, y) from
+the hip centre in torso lengths, their 13 visibilities, sin and cos of the torso's angle from upright, log
+height/width of the key points' extent]. Zeros but the score when the network finds no pose. No velocities: the
+LSTM takes each row's change from the last (ActionLSTM motion) and GEOMETRY has the box's.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..utils.errors import BackboneWeightsError
+from .base import Backbone
+from .preprocess import Preprocess
+from .weights import _file_id
+
+MODEL_FILE = "pose_landmark_full.tflite"
+ROW_VERSION = 2  # of the row's definition, in the weights id: caches and checkpoints of another never mix
+KEY_POINTS = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
+ROW_DIM = 1 + 2 * len(KEY_POINTS) + len(KEY_POINTS) + 3
+_MIN_SCORE = 0.5
+_INSTALL = ("`pip install --no-deps mediapipe==0.10.14` (its wheel ships the model file; works offline afterwards), "
+            f"or --data.weights <a local {MODEL_FILE}>")
+
+
+def find_pose_model() -> Path | None:
+    """mediapipe/modules/pose_landmark/pose_landmark_full.tflite of an installed mediapipe wheel, if any."""
+    spec = importlib.util.find_spec("mediapipe")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        path = Path(location) / "modules" / "pose_landmark" / MODEL_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def pose_row(landmarks: np.ndarray, score: float, size: float) -> np.ndarray:
+    """(33, >=4) landmarks (x, y, z in input pixels, visibility logit) of one crop -> the ROW_DIM row."""
+    row = np.zeros(ROW_DIM, np.float32)
+    row[0] = score
+    if score < _MIN_SCORE:
+        return row
+    p = landmarks[:, :2] / size
+    hip, shoulder = p[[23, 24]].mean(0), p[[11, 12]].mean(0)
+    torso = shoulder - hip
+    length = max(float(np.linalg.norm(torso)), 1e-3)
+    k = len(KEY_POINTS)
+    row[1:1 + 2 * k] = np.clip((p[list(KEY_POINTS)] - hip) / length, -4, 4).ravel()
+    row[1 + 2 * k:1 + 3 * k] = 1 / (1 + np.exp(-np.clip(landmarks[list(KEY_POINTS), 3], -30, 30)))
+    angle = np.arctan2(torso[0], -torso[1])  # 0 = shoulders straight above the hips (image y points down)
+    extent = np.ptp(p[list(KEY_POINTS)], axis=0) + 1e-3
+    row[-3:] = [np.sin(angle), np.cos(angle), np.clip(np.log(extent[1] / extent[0]), -4, 4)]
+    return row
+
+
+class PoseNet(nn.Module):
+    """(N, 3, 256, 256) RGB in [0, 1] -> (N, ROW_DIM) upright pose rows, through the LiteRT interpreter (built
+    lazily: one per process, never pickled). PoseBackbone.embed adds the lying-person turn."""
+
+    def __init__(self, path: Path, threads: int = 1):
+        super().__init__()
+        self.path, self.threads = str(path), threads
+        self._interp = None
+        self.anchor = nn.Parameter(torch.zeros(1), requires_grad=False)  # a device and dtype for Backbone.run
+
+    def __getstate__(self):
+        return {**self.__dict__, "_interp": None}
+
+    def interpreter(self):
+        if self._interp is None:
+            try:
+                from ai_edge_litert.interpreter import Interpreter
+            except ImportError as e:
+                raise BackboneWeightsError("the mediapipe_pose backbone runs on LiteRT: `pip install ai-edge-litert`"
+                                           ) from e
+            self._interp = Interpreter(model_path=self.path, num_threads=self.threads)
+            self._interp.allocate_tensors()
+            self._in = self._interp.get_input_details()[0]["index"]
+            out = {d["name"]: d["index"] for d in self._interp.get_output_details()}
+            self._landmarks, self._score = out["Identity"], out["Identity_1"]
+        return self._interp
+
+    def landmarks(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """(33, 5) landmarks in input pixels and the pose score of one (S, S, 3) float image in [0, 1]."""
+        interp = self.interpreter()
+        interp.set_tensor(self._in, np.ascontiguousarray(image, dtype=np.float32)[None])
+        interp.invoke()
+        return interp.get_tensor(self._landmarks).reshape(-1, 5).copy(), float(interp.get_tensor(self._score).ravel()[0])
+
+    def row(self, image: np.ndarray, lying: bool = False) -> np.ndarray:
+        """The pose row of one image. The network was trained on crops turned so the body is upright (MediaPipe
+        turns them with its own detector's key points) and reads a lying person as a confident upright one. A
+        crop wider than tall is a lying or bending person: it is run turned a quarter each way, the better score
+        kept, and its landmarks turned back, so the row's torso angle is the person's own."""
+        size = image.shape[0]
+        best = None
+        for k in ((1, 3) if lying else (0,)):
+            lm, score = self.landmarks(np.rot90(image, k))
+            if best is None or score > best[1]:
+                best = (_turn_back(lm, k, size), score)
+        return pose_row(best[0], best[1], size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        images = x.detach().float().cpu().permute(0, 2, 3, 1).numpy()  # NHWC, as TFLite takes it
+        return torch.from_numpy(np.stack([self.row(image) for image in images])).to(x.device)
+
+
+def _turn_back(lm: np.ndarray, k: int, size: float) -> np.ndarray:
+    """Landmarks found on np.rot90(image, k) -> the same points on the image itself."""
+    out = lm.copy()
+    x, y = lm[:, 0], lm[:, 1]
+    if k == 1:    # rot90 counter-clockwise: new (x, y) was (size - y, x)
+        out[:, 0], out[:, 1] = size - y, x
+    elif k == 3:  # clockwise: new (x, y) was (y, size - x)
+        out[:, 0], out[:, 1] = y, size - x
+    return out
+
+
+class PoseBackbone(Backbone):
+    """A Backbone whose network is not torch: no ONNX export, no INT8 (LiteRT runs it as shipped), and crops
+    are read one by one, as each crop's shape decides whether it is also run turned (PoseNet.row)."""
+
+    exports_onnx = False
+
+    def use_onnx(self, cache_dir=None, precision: str = "fp32") -> bool:
+        return False
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+    def embed(self, frames, batch_size: int = 1) -> np.ndarray:
+        out = np.zeros((len(frames), ROW_DIM), np.float32)
+        for i, frame in enumerate(frames):
+            frame = np.asarray(frame)
+            image = self.preprocess.fitted([frame])[0].astype(np.float32) / 255.0
+            out[i] = self.net.row(image, lying=frame.shape[1] > frame.shape[0])
+        return out
+
+
+def _build_pose(weights: str, image_size: int | None) -> Backbone:
+    if image_size not in (None, 256):
+        raise BackboneWeightsError(f"the mediapipe_pose network takes 256-px crops; leave image_size unset (got "
+                                   f"{image_size})")
+    if weights == "random":
+        raise BackboneWeightsError("the mediapipe_pose backbone has no random initialisation; use --data.weights "
+                                   f"default (needs {_INSTALL.split(' (')[0]}) or a local {MODEL_FILE}")
+    if weights == "default":
+        path = find_pose_model()
+        if path is None:
+            raise BackboneWeightsError(f"the mediapipe_pose backbone needs {MODEL_FILE}: {_INSTALL}")
+    else:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise BackboneWeightsError(f"pose model not found: {weights}; {_INSTALL}")
+    weights_id = f"{_file_id(path)}:rows{ROW_VERSION}"
+    return PoseBackbone("mediapipe_pose", weights_id, PoseNet(path),
+                        Preprocess(256, mean=(0.0, 0.0, 0.0), std=(255.0, 255.0, 255.0), pad_value=0))

@@ -1,0 +1,137 @@
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from action_rec.backbones import pose
+from action_rec.backbones.pose import KEY_POINTS, ROW_DIM, find_pose_model, pose_row
+from action_rec.utils.errors import BackboneWeightsError
+
+K = len(KEY_POINTS)
+
+
+def standing(size=256.0):
+    """33 landmarks (x, y, z, visibility logit, presence logit) of an upright person centred in a size-px crop."""
+    lm = np.zeros((33, 5), np.float32)
+    lm[:, 3] = 4.0  # visible
+    x, top, bottom = size / 2, 0.15 * size, 0.9 * size
+    at = {0: (x, top), 11: (x - 20, top + 30), 12: (x + 20, top + 30), 13: (x - 25, top + 70), 14: (x + 25, top + 70),
+          15: (x - 28, top + 105), 16: (x + 28, top + 105), 23: (x - 12, top + 110), 24: (x + 12, top + 110),
+          25: (x - 12, top + 150), 26: (x + 12, top + 150), 27: (x - 12, bottom), 28: (x + 12, bottom)}
+    for i, (px, py) in at.items():
+        lm[i, :2] = px, py
+    return lm
+
+
+def rotated(lm, degrees, size=256.0):
+    a = np.deg2rad(degrees)
+    c = np.array([size / 2, size / 2])
+    out = lm.copy()
+    d = lm[:, :2] - c
+    out[:, :2] = c + d @ np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+    return out
+
+
+def test_row_reads_upright_and_lying_people_apart_whatever_their_size():
+    up = pose_row(standing(), 0.99, 256)
+    assert up.shape == (ROW_DIM,) and up[0] == pytest.approx(0.99)
+    sin, cos, log_hw = up[-3:]
+    assert abs(sin) < 0.05 and cos > 0.99 and log_hw > 0.5  # shoulders above hips, taller than wide
+    lying = pose_row(rotated(standing(), 90), 0.99, 256)
+    assert abs(lying[-3]) > 0.99 and abs(lying[-2]) < 0.05 and lying[-1] < -0.5
+    # the key points relative to the hips in torso lengths: the same person twice as large, or in a 512-px input
+    # the same row
+    big = standing()
+    big[:, :2] = (big[:, :2] - 128) * 2 + 256
+    np.testing.assert_allclose(pose_row(big, 0.99, 512), up, atol=1e-5)
+    np.testing.assert_allclose(up[1 + 2 * K:1 + 3 * K], 1 / (1 + np.exp(-4.0)), atol=1e-6)  # visibilities
+    hips = [2 * KEY_POINTS.index(23) + 1, 2 * KEY_POINTS.index(24) + 1]
+    assert up[hips[0]] == pytest.approx(-up[hips[1]]) and up[hips[0] + 1] == pytest.approx(0)  # about the hip centre
+
+
+def test_no_pose_is_zeros_but_its_score():
+    row = pose_row(standing(), 0.2, 256)
+    assert row[0] == pytest.approx(0.2) and not row[1:].any()
+
+
+def test_missing_model_says_how_to_get_it(monkeypatch):
+    from action_rec.backbones.registry import build_backbone
+
+    with pytest.raises(BackboneWeightsError, match=r"pose model not found: /nope.tflite; `pip install --no-deps "
+                                                   r"mediapipe==0.10.14`"):
+        build_backbone("mediapipe_pose", weights="/nope.tflite")
+    monkeypatch.setattr(pose, "find_pose_model", lambda: None)
+    with pytest.raises(BackboneWeightsError, match="needs pose_landmark_full.tflite: `pip install --no-deps"):
+        build_backbone("mediapipe_pose")
+    with pytest.raises(BackboneWeightsError, match="no random initialisation"):
+        build_backbone("mediapipe_pose", weights="random")
+    with pytest.raises(BackboneWeightsError, match="takes 256-px crops"):
+        build_backbone("mediapipe_pose", weights="/nope.tflite", image_size=224)
+
+
+needs_model = pytest.mark.skipif(find_pose_model() is None, reason="mediapipe's pose model file is not installed")
+
+
+@needs_model
+def test_the_network_runs_offline_in_fp32_and_in_a_worker_process():
+    pytest.importorskip("ai_edge_litert")
+    from action_rec.backbones.base import BackbonePrecisionError
+    from action_rec.backbones.registry import build_backbone
+    from action_rec.synth import render_clip
+
+    b = build_backbone("mediapipe_pose", precision="auto")
+    assert b.precision == "fp32" and b.feature_dim == ROW_DIM and b.identity()["weights"].endswith(":rows2")
+    with pytest.raises(BackbonePrecisionError, match="without an INT8 version"):
+        build_backbone("mediapipe_pose", precision="int8")
+    blank = np.full((240, 160, 3), 90, np.uint8)
+    clip, _ = render_clip("walking", seed=3)
+    frames = [blank, *(np.ascontiguousarray(f[..., ::-1]) for f in clip[:3])]
+    rows = b.embed(frames)
+    assert rows.shape == (4, ROW_DIM) and rows.dtype == np.float32 and np.isfinite(rows).all()
+    assert rows[0, 0] < 0.5 and not rows[0, 1:].any()  # nobody in a flat grey frame: "no pose"
+    assert ((0 <= rows[:, 0]) & (rows[:, 0] <= 1)).all()
+    again = pickle.loads(pickle.dumps(b.worker_embedder(threads=1)))  # what label's worker processes get
+    np.testing.assert_allclose(again.embed(frames), rows, atol=1e-5)
+
+
+REALTRAIN = Path(__file__).resolve().parents[3] / "shared" / "realtrain"
+
+
+@needs_model
+@pytest.mark.skipif(not (REALTRAIN / "MANIFEST.csv").exists(), reason="../shared/realtrain not present")
+def test_a_real_walker_is_an_upright_pose_and_a_fallen_one_is_not():
+    """Real footage (read, never copied): the tracked person's crop of a walker gives a confident upright pose, the
+    end of a fall a pose far from upright. Crops are cut by the person features' own detector and tracker."""
+    pytest.importorskip("ai_edge_litert")
+    from action_rec.backbones.registry import build_backbone
+    from action_rec.features.person import PersonFeatures
+    from action_rec.video import iter_sampled
+
+    features = PersonFeatures(build_backbone("mediapipe_pose"), "person")
+    rows = {}
+    for name in ("walking/Furkan-Gulsen__Sport-With-AI__videos_walk.mp4",
+                 "falling/cwlroda__falldetection_openpifpaf__test_input_fall-01-cam0.mp4"):
+        clip = REALTRAIN / name
+        if not clip.exists():
+            pytest.skip(f"{clip} not present")
+        frames = [f for _, f in iter_sampled(clip, 4.0)]
+        rows[name.split("/")[0]] = features.embed(frames)[:, :ROW_DIM]
+    walk = rows["walking"][rows["walking"][:, 0] > 0.5]
+    assert len(walk) > 0.8 * len(rows["walking"]) and np.median(walk[:, -2]) > 0.9  # cos of the torso angle
+    fell = rows["falling"][-4:]  # lying on the floor at the end
+    fell = fell[fell[:, 0] > 0.5]
+    assert len(fell) and np.median(fell[:, -2]) < 0.7
+
+
+@pytest.mark.parametrize("k", [0, 1, 3])
+def test_landmarks_found_on_a_turned_crop_are_turned_back_onto_the_crop(k):
+    """PoseNet.row runs wide crops turned a quarter: a point found at (x, y) of np.rot90(image, k) must map back to
+    where that pixel is in the image itself."""
+    size, (x, y) = 8, (2, 5)
+    image = np.zeros((size, size)); image[y, x] = 1
+    ty, tx = np.argwhere(np.rot90(image, k))[0]
+    lm = np.zeros((33, 5), np.float32)
+    lm[0, :2] = tx + 0.5, ty + 0.5  # pixel centres: the continuous coordinates the network gives
+    back = pose._turn_back(lm, k, size)
+    np.testing.assert_allclose(back[0, :2], [x + 0.5, y + 0.5])
