@@ -13,7 +13,7 @@ help:
 	@echo "make test     run the test suite"
 	@echo "make bench    extraction frames/s per backbone and runtime, batch labelling and live-mode benchmarks"
 	@echo "make realvids score the quick-start checkpoint on ../shared/realvids (if present)"
-	@echo "make real     the real-footage recipe: 5 fold models over held-out ../shared/realtrain sources (reports/real-cv/cv.md),"
+	@echo "make real     the real-footage recipe (body pose): 5 fold models over held-out ../shared/realtrain sources (reports/real-cv/cv.md),"
 	@echo "              packed into one ensemble runs/real/best.ckpt, scored on ../shared/realvids"
 	@echo "make real-one one model of the same config trained once (runs/real-one/best.ckpt), for comparison"
 
@@ -50,17 +50,18 @@ realvids: $(STAMP)
 	else echo "skipped: ../shared/realvids/MANIFEST.csv not present"; fi
 
 REALTRAIN := ../shared/realtrain/MANIFEST.csv
+# The shipped real recipe: body pose of every tracked person (configs/real_pose.yaml; README "Body pose").
+# configs/real.yaml (synthetic + real, ImageNet crop and frame embeddings) is the earlier recipe, kept to compare.
+REAL_CONFIG ?= configs/real_pose.yaml
 
 real: $(STAMP)
 	@if [ ! -f $(REALTRAIN) ]; then echo "make real needs $(REALTRAIN) (real training clips beside the project); \
-	train on your own clips with: action-rec cv --config configs/real.yaml --data.data '[data/synth, my_clips.csv]' --ensemble runs/real/best.ckpt"; exit 2; fi
-	@[ -d data/synth ] || $(BIN)/action-rec synth --out data/synth
-	$(BIN)/action-rec cv --config configs/real.yaml --folds 5 --out reports/real-cv --runs runs/real-cv --ensemble runs/real/best.ckpt
+	train on your own clips with: action-rec cv --config $(REAL_CONFIG) --data.data '[my_clips.csv]' --ensemble runs/real/best.ckpt"; exit 2; fi
+	$(BIN)/action-rec cv --config $(REAL_CONFIG) --folds 5 --out reports/real-cv --runs runs/real-cv --ensemble runs/real/best.ckpt
 	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
 		$(BIN)/action-rec evaluate --ckpt runs/real/best.ckpt --data ../shared/realvids/MANIFEST.csv --out reports/real-realvids; \
 	else echo "../shared/realvids absent: no real test figures"; fi
 
 real-one: $(STAMP)
 	@[ -f $(REALTRAIN) ] || { echo "make real-one needs $(REALTRAIN)"; exit 2; }
-	@[ -d data/synth ] || $(BIN)/action-rec synth --out data/synth
-	$(BIN)/action-rec fit --config configs/real.yaml --trainer.default_root_dir runs/real-one
+	$(BIN)/action-rec fit --config $(REAL_CONFIG) --trainer.default_root_dir runs/real-one
