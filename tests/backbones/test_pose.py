@@ -115,11 +115,11 @@ def test_a_real_walker_is_an_upright_pose_and_a_fallen_one_is_not():
         clip = REALTRAIN / name
         if not clip.exists():
             pytest.skip(f"{clip} not present")
-        frames = [f for _, f in iter_sampled(clip, 4.0)]
+        frames = [f for _, f in iter_sampled(clip, 2.0)]
         rows[name.split("/")[0]] = features.embed(frames)[:, :ROW_DIM]
     walk = rows["walking"][rows["walking"][:, 0] > 0.5]
     assert len(walk) > 0.8 * len(rows["walking"]) and np.median(walk[:, -2]) > 0.9  # cos of the torso angle
-    fell = rows["falling"][-4:]  # lying on the floor at the end
+    fell = rows["falling"][-3:]  # lying on the floor at the end
     fell = fell[fell[:, 0] > 0.5]
     assert len(fell) and np.median(fell[:, -2]) < 0.7
 
