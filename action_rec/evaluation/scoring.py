@@ -5,8 +5,8 @@ once per backbone identity, so evaluating again is instant), clip labels and fal
 labeling.make_result, i.e. decision.decide — the very function and rule `label` gives a video's label with.
 
 Person/both checkpoints are scored per tracked person by default (inference/tracks.py), as `label` and `live` run
-them: a clip is `falling` if any track raises a fall event, else it takes the label of the person followed longest;
-every track's fall events are alerts. `tracks=False` (--main-person) scores the main person's single sequence, as
+them: a clip is `falling` if any track raises a fall event, else it takes the label of the person seen most
+surely (the detector's confidence summed over their samples); every track's fall events are alerts. `tracks=False` (--main-person) scores the main person's single sequence, as
 before. The rule used is in metrics.json (`clip_rule`) and report.md.
 
 Clips whose label the checkpoint does not know (e.g. `other`) are kept apart: they are not in accuracy,
@@ -192,7 +192,8 @@ def clip_rule(features, pred) -> dict:
     if isinstance(features, TrackFeatures):
         return {"mode": "tracks", "max_tracks": features.max_tracks, "relink_samples": features.relink,
                 "text": "per tracked person (any-track rule): `falling` if any track has a fall event, else the "
-                        f"label of the person followed longest; each track's events are alerts (at most "
+                        "label of the person seen most surely (detector confidence summed over time); each track's "
+                        f"events are alerts (at most "
                         f"{features.max_tracks} people followed; --main-person: the main person only)"}
     if isinstance(pred.backbone, PersonFeatures):
         return {"mode": "main person", "text": "the main person's single sequence per clip (--main-person)"}

@@ -417,7 +417,7 @@ def test_cv_chooses_the_fall_rule_on_every_tracked_person(two, tmp_path, monkeyp
     from action_rec.data.items import VideoItem
     from action_rec.decision.operating_point import score
     from action_rec.labeling import label_videos
-    from action_rec.training.crossval import track_clips
+    from action_rec.training.crossval import track_clips, tracked_scores
 
     pred, video, _, faller = two
     held_out = []
@@ -436,6 +436,9 @@ def test_cv_chooses_the_fall_rule_on_every_tracked_person(two, tmp_path, monkeyp
             np.testing.assert_allclose(p, t.window_probs[:, NAMES.index("falling")], atol=1e-6)
     here = score(clips, pred.rule.threshold, pred.rule.k)
     assert here.detected == 1 and here.false_alerts == sum(len(t.events) for t in lab.tracks)
+    assert [s["predicted"] for s in seqs] == [lab.label] * 2  # the label `label` gives, kept for the cv table
+    t = tracked_scores(seqs, NAMES)  # the falling copy right, the `other` copy (not a class here) not counted
+    assert t["clips"] == 1 and t["accuracy"] == 1.0 and t["recall"]["falling"] == 1.0
     frame = {"checkpoint": ckpt, "cache_dir": str(tmp_path / "cache")}
     monkeypatch.setattr(action_rec.inference.tracks, "per_track_features", lambda *a, **k: None)
     assert track_clips([frame], [held_out[0]], progress=False) is None  # whole-frame models: the main sequence
@@ -477,3 +480,29 @@ def test_worker_processes_and_lightning_predict_label_each_person_as_one_thread_
     label_distributed(vids, pred, out=out["lightning"], jsonl=out["lightning"].with_suffix(".jsonl"), workers=0,
                       accelerator="cpu", devices=1)
     same(rows(out["lightning"]), ref)
+
+
+def test_the_video_takes_the_label_of_the_person_seen_most_surely_not_the_longest_track():
+    """A low-confidence box on a bed, tracked all clip long, must not outweigh the person who walks through
+    (what called real walkers `falling`); a lost track's no-person rows add nothing; a fall event still decides."""
+    from action_rec.inference.tracks import TrackResult, person_evidence, video_decision
+
+    def rows(n, conf, label="normal", lost=0):
+        f = np.zeros((n + lost, 3 + len(G)), np.float32)  # 3 columns of crop embedding, then GEOMETRY
+        f[:n, 3 + G["present"]] = 1
+        f[:n, 3 + G["fall_score" if label == "fall" else "normal_score"]] = conf
+        return f
+
+    bed = rows(46, 0.3, "fall")
+    walker = rows(25, 0.8, lost=10)  # then lost for 10 samples: no-person zeros
+    assert person_evidence(bed) == pytest.approx(46 * 0.3) and person_evidence(walker) == pytest.approx(25 * 0.8)
+
+    def track(tid, feats, label, confidence=0.5, events=()):
+        return TrackResult(id=tid, label=label, confidence=confidence, probs={}, start_s=0, end_s=1, rows=len(feats),
+                           events=list(events), evidence=person_evidence(feats))
+
+    tracks = [track(1, bed, "falling", 0.6), track(2, walker, "walking", 0.4)]
+    assert tracks[0].rows > tracks[1].rows and video_decision(tracks).id == 2
+    tracks.append(track(3, rows(5, 0.4), "falling", 0.3, events=[(1.0, 2.0)]))
+    assert video_decision(tracks).id == 3
+    assert video_decision([]) is None
