@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from action_rec.backbones import pose
-from action_rec.backbones.pose import KEY_POINTS, ROW_DIM, find_pose_model, pose_row
+from action_rec.backbones.pose import KEY_POINTS, ROW_DIM, ROW_VERSION, find_pose_model, pose_row
 from action_rec.utils.errors import BackboneWeightsError
 
 K = len(KEY_POINTS)
@@ -86,7 +86,7 @@ def test_the_network_runs_offline_in_fp32_and_in_a_worker_process():
     from action_rec.synth import render_clip
 
     b = build_backbone("mediapipe_pose", precision="auto")
-    assert b.precision == "fp32" and b.feature_dim == ROW_DIM and b.identity()["weights"].endswith(":rows2")
+    assert b.precision == "fp32" and b.feature_dim == ROW_DIM and b.identity()["weights"].endswith(f":rows{ROW_VERSION}")
     with pytest.raises(BackbonePrecisionError, match="without an INT8 version"):
         build_backbone("mediapipe_pose", precision="int8")
     blank = np.full((240, 160, 3), 90, np.uint8)
