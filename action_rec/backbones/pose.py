@@ -123,8 +123,7 @@ class PoseNet(nn.Module):
         if best[1] >= _MIN_SCORE:
             roi = roi_from_landmarks(best[0], size)
             if roi is not None:
-                lm, score = self.landmarks(cv2.warpAffine(image, roi, (size, size), flags=cv2.INTER_LINEAR
-                                                          | cv2.WARP_INVERSE_MAP, borderValue=0))
+                lm, score = self.landmarks(_warp(image, roi))
                 if score >= best[1]:
                     best = (_apply(roi, lm), score)
         return pose_row(best[0], best[1], size)
@@ -152,6 +151,14 @@ def roi_from_landmarks(lm: np.ndarray, size: int, tol: float = 0.15) -> np.ndarr
     m = np.array([[c, -s, 0.0], [s, c, 0.0]])
     m[:, 2] = centre - m[:, :2] @ np.array([size / 2, size / 2])
     return m
+
+
+def _warp(image: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The ROI's pixels. Landmarks are continuous (a pixel's centre at i + 0.5), cv2 puts it at i: shift by half."""
+    m = m.copy()
+    m[:, 2] += m[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    size = image.shape[0]
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
 
 
 def _apply(m: np.ndarray, lm: np.ndarray) -> np.ndarray:
