@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -29,7 +30,7 @@ from .preprocess import Preprocess
 from .weights import _file_id
 
 MODEL_FILE = "pose_landmark_full.tflite"
-ROW_VERSION = 2  # of the row's definition, in the weights id: caches and checkpoints of another never mix
+ROW_VERSION = 3  # of the row's definition, in the weights id: caches and checkpoints of another never mix
 KEY_POINTS = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 ROW_DIM = 1 + 2 * len(KEY_POINTS) + len(KEY_POINTS) + 3
 _MIN_SCORE = 0.5
@@ -70,7 +71,7 @@ class PoseNet(nn.Module):
     """(N, 3, 256, 256) RGB in [0, 1] -> (N, ROW_DIM) upright pose rows, through the LiteRT interpreter (built
     lazily: one per process, never pickled). PoseBackbone.embed adds the lying-person turn."""
 
-    def __init__(self, path: Path, threads: int = 1):
+    def __init__(self, path: Path, threads: int | None = None):
         super().__init__()
         self.path, self.threads = str(path), threads
         self._interp = None
@@ -87,7 +88,8 @@ class PoseNet(nn.Module):
                 raise BackboneWeightsError("the mediapipe_pose backbone runs on LiteRT: `pip install ai-edge-litert`"
                                            ) from e
             try:
-                self._interp = Interpreter(model_path=self.path, num_threads=self.threads)
+                # Threads follow torch's, like ONNX Runtime's sessions: decoder workers run one each.
+                self._interp = Interpreter(model_path=self.path, num_threads=self.threads or torch.get_num_threads())
             except (ValueError, RuntimeError) as e:  # not a TFLite flatbuffer: a corrupt or wrong file
                 raise BackboneWeightsError(f"{self.path} is not a readable TFLite model ({str(e).strip()[:200]}); "
                                            f"{_INSTALL}") from e
@@ -105,21 +107,65 @@ class PoseNet(nn.Module):
         return interp.get_tensor(self._landmarks).reshape(-1, 5).copy(), float(interp.get_tensor(self._score).ravel()[0])
 
     def row(self, image: np.ndarray, lying: bool = False) -> np.ndarray:
-        """The pose row of one image. The network was trained on crops turned so the body is upright (MediaPipe
-        turns them with its own detector's key points) and reads a lying person as a confident upright one. A
-        crop wider than tall is a lying or bending person: it is run turned a quarter each way, the better score
-        kept, and its landmarks turned back, so the row's torso angle is the person's own."""
+        """The pose row of one image. The network was trained on crops turned so the body is upright and sized by
+        its own alignment points (MediaPipe gets them from its detector, or from the last frame's landmarks), and
+        reads a lying person as a confident upright one. So: a first look, turned a quarter each way when the
+        crop is wider than tall (a lying or bending person), the better score kept; then, when that pose says the
+        body is tilted, off-centre or mis-sized in the crop, a second look at the crop MediaPipe would have taken
+        (roi_from_landmarks), kept if it scores at least as well. Landmarks are mapped back onto the image, so the
+        row's torso angle is the person's own."""
         size = image.shape[0]
         best = None
         for k in ((1, 3) if lying else (0,)):
             lm, score = self.landmarks(np.rot90(image, k))
             if best is None or score > best[1]:
                 best = (_turn_back(lm, k, size), score)
+        if best[1] >= _MIN_SCORE:
+            roi = roi_from_landmarks(best[0], size)
+            if roi is not None:
+                lm, score = self.landmarks(_warp(image, roi))
+                if score >= best[1]:
+                    best = (_apply(roi, lm), score)
         return pose_row(best[0], best[1], size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         images = x.detach().float().cpu().permute(0, 2, 3, 1).numpy()  # NHWC, as TFLite takes it
         return torch.from_numpy(np.stack([self.row(image) for image in images])).to(x.device)
+
+
+def roi_from_landmarks(lm: np.ndarray, size: int, tol: float = 0.15) -> np.ndarray | None:
+    """MediaPipe's landmark ROI from a pose's two alignment points (33: hip centre, 34: a point that gives the
+    body's size and direction): a square of 2.5 x their distance around the hip centre, turned so the body is
+    upright; as a 2x3 matrix taking the (size, size) ROI's pixels to the image's. None when the image already is
+    that crop (angle, centre and side within `tol`): the second look would see the same pixels."""
+    centre, top = lm[33, :2].astype(np.float64), lm[34, :2].astype(np.float64)
+    v = top - centre
+    length = float(np.hypot(*v))
+    if not np.isfinite(length) or length < 1e-3 * size:
+        return None
+    angle = float(np.arctan2(v[0], -v[1]))  # 0 = the body points straight up (image y points down)
+    side = 2.5 * length
+    if (abs(angle) < tol and abs(side / size - 1) < tol and np.all(np.abs(centre / size - 0.5) < tol / 2)):
+        return None
+    s, c = side / size * np.sin(angle), side / size * np.cos(angle)
+    m = np.array([[c, -s, 0.0], [s, c, 0.0]])
+    m[:, 2] = centre - m[:, :2] @ np.array([size / 2, size / 2])
+    return m
+
+
+def _warp(image: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """The ROI's pixels. Landmarks are continuous (a pixel's centre at i + 0.5), cv2 puts it at i: shift by half."""
+    m = m.copy()
+    m[:, 2] += m[:, :2] @ np.array([0.5, 0.5]) - 0.5
+    size = image.shape[0]
+    return cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderValue=0)
+
+
+def _apply(m: np.ndarray, lm: np.ndarray) -> np.ndarray:
+    """Landmarks in a ROI's pixels -> the image's, by the ROI's 2x3 matrix (z and visibility kept)."""
+    out = lm.copy()
+    out[:, :2] = lm[:, :2] @ m[:, :2].T + m[:, 2]
+    return out
 
 
 def _turn_back(lm: np.ndarray, k: int, size: float) -> np.ndarray:

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from action_rec.backbones import pose
-from action_rec.backbones.pose import KEY_POINTS, ROW_DIM, find_pose_model, pose_row
+from action_rec.backbones.pose import KEY_POINTS, ROW_DIM, ROW_VERSION, find_pose_model, pose_row
 from action_rec.utils.errors import BackboneWeightsError
 
 K = len(KEY_POINTS)
@@ -86,7 +86,7 @@ def test_the_network_runs_offline_in_fp32_and_in_a_worker_process():
     from action_rec.synth import render_clip
 
     b = build_backbone("mediapipe_pose", precision="auto")
-    assert b.precision == "fp32" and b.feature_dim == ROW_DIM and b.identity()["weights"].endswith(":rows2")
+    assert b.precision == "fp32" and b.feature_dim == ROW_DIM and b.identity()["weights"].endswith(f":rows{ROW_VERSION}")
     with pytest.raises(BackbonePrecisionError, match="without an INT8 version"):
         build_backbone("mediapipe_pose", precision="int8")
     blank = np.full((240, 160, 3), 90, np.uint8)
@@ -140,3 +140,64 @@ def test_landmarks_found_on_a_turned_crop_are_turned_back_onto_the_crop(k):
     lm[0, :2] = tx + 0.5, ty + 0.5  # pixel centres: the continuous coordinates the network gives
     back = pose._turn_back(lm, k, size)
     np.testing.assert_allclose(back[0, :2], [x + 0.5, y + 0.5])
+
+
+def aligned(lm, size=256.0):
+    """`lm` with MediaPipe's two alignment points: 33 the hip centre, 34 at 0.4 x size above it in the body's
+    direction, which makes the ROI (2.5 x their distance) exactly the size of the crop."""
+    out = np.zeros((39, 5), np.float32)
+    out[:33] = lm
+    hip, shoulder = lm[[23, 24], :2].mean(0), lm[[11, 12], :2].mean(0)
+    up = (shoulder - hip) / np.linalg.norm(shoulder - hip)
+    out[33, :2], out[34, :2] = hip, hip + 0.4 * size * up
+    return out
+
+
+def test_the_roi_is_mediapipes_square_turned_upright_and_none_when_the_crop_already_is_it():
+    size = 256
+    lm = aligned(standing())
+    lm[:, 1] += 128 - lm[33, 1]  # hips at the centre
+    assert pose.roi_from_landmarks(lm, size) is None  # upright, centred, right size: a second look is the same
+    tilted = rotated(lm, 40)
+    m = pose.roi_from_landmarks(tilted, size)
+    assert m is not None
+    np.testing.assert_allclose(pose._apply(m, np.array([[128.0, 128.0, 0, 0, 0]]))[0, :2], tilted[33, :2],
+                               atol=1e-3)  # the ROI's centre is the hip centre
+    np.testing.assert_allclose(pose._apply(m, np.array([[128.0, 128 - 0.4 * size, 0, 0, 0]]))[0, :2],
+                               tilted[34, :2], atol=1e-3)  # and straight up in it is the body's direction
+    small = lm.copy()
+    small[:, :2] = (small[:, :2] - 128) * 0.5 + 128  # a person half the crop's size: look closer
+    assert np.linalg.det(pose.roi_from_landmarks(small, size)[:, :2]) == pytest.approx(0.25, rel=1e-3)
+
+
+def test_a_point_seen_in_the_roi_maps_back_to_the_same_pixel_of_the_crop():
+    """The second look warps the crop (_warp, cv2) and maps landmarks back (_apply): both must use the matrix the
+    same way round, to the pixel."""
+    size = 256
+    m = pose.roi_from_landmarks(rotated(aligned(standing()), 65), size)
+    x, y = np.round(pose._apply(m, np.array([[100.0, 90, 0, 0, 0]]))[0, :2]).astype(int)  # inside the ROI
+    image = np.zeros((size, size), np.float32)
+    image[y - 1:y + 2, x - 1:x + 2] = 1  # a 3x3 spot centred on pixel (x, y), i.e. on (x + 0.5, y + 0.5)
+    seen = pose._warp(image, m)
+    ys, xs = np.nonzero(seen > 0.5 * seen.max())
+    spot = np.array([[xs.mean() + 0.5, ys.mean() + 0.5, 0, 0, 0]])
+    np.testing.assert_allclose(pose._apply(m, spot)[0, :2], [x + 0.5, y + 0.5], atol=0.3)
+
+
+def test_row_keeps_the_second_look_only_when_it_scores_as_well_and_maps_it_back(monkeypatch):
+    """A stand-in network: the first look finds a body tilted 40 degrees, the second (in the upright ROI) an
+    upright one. Mapped back, the row's torso is tilted 40 degrees again; a worse-scoring second look is dropped."""
+    size = 256
+    first = rotated(aligned(standing()), 40)
+    second = aligned(standing())
+    for second_score, expect in ((0.97, 0.97), (0.6, 0.9)):
+        looks = iter([(first, 0.9), (second, second_score)])
+        net = pose.PoseNet(Path("unused.tflite"))
+        monkeypatch.setattr(net, "landmarks", lambda image: next(looks))
+        row = net.row(np.zeros((size, size, 3), np.float32))
+        assert row[0] == pytest.approx(expect)
+        assert np.rad2deg(np.arctan2(row[-3], row[-2])) == pytest.approx(40, abs=2)
+    looks = iter([(first, 0.3)])  # no confident first pose: no second look (next() would raise)
+    net = pose.PoseNet(Path("unused.tflite"))
+    monkeypatch.setattr(net, "landmarks", lambda image: next(looks))
+    assert net.row(np.zeros((size, size, 3), np.float32))[0] == pytest.approx(0.3)
