@@ -224,6 +224,39 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     assert sub.returncode == 2 and "leave out --subsample" in sub.stderr
 
 
+def test_cv_seeds_train_each_fold_per_seed_and_average_them(project, tmp_path):
+    """`cv --seeds 0,1`: every fold trains once per seed; its held-out clips are scored by the average of its seeds'
+    models (fold<i>/seeds.ckpt) and --ensemble packs all folds x seeds."""
+    from action_rec.inference import load_classifier
+
+    d, _ = project
+    clips = sorted((d / "data/synth").glob("*/*/*.mp4"))
+    lines = ["path,label,source_repo"] + [f"{c},{c.parent.name},src{i % 6}" for i, c in enumerate(clips)]
+    (d / "real.csv").write_text("\n".join(lines) + "\n")
+    args = ["cv", "--config", "cfg.yaml", "--folds", "2", "--out", str(tmp_path / "cv"), "--runs", str(tmp_path / "r"),
+            "--data.data", "real.csv", "--data.group_column", "source_repo", "--data.stratify", "true",
+            "--data.val_fraction", "0.3", "--trainer.max_epochs", "1"]
+    p = run(*args, "--seeds", "1,0", "--ensemble", str(tmp_path / "ens.ckpt"), cwd=d)
+    cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
+    rows = cv["results"]["1.0"]["folds"]
+    assert cv["seeds"] == [0, 1] and [(r["fold"], r["seed"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for r in rows:
+        assert Path(r["checkpoint"]).is_relative_to(tmp_path / "r" / "sub1" / f"fold{r['fold']}" / f"seed{r['seed']}")
+    assert "ensemble of 4 fold models" in p.stdout and load_classifier(tmp_path / "ens.ckpt").hparams.members == 4
+    assert "and the seeds 0, 1; pooled: each clip once per seed" in (tmp_path / "cv" / "cv.md").read_text()
+    assert cv["results"]["1.0"]["pooled"]["clips"] == 2 * len(clips)
+    fold0 = load_classifier(tmp_path / "r" / "sub1" / "fold0" / "seeds.ckpt")
+    seeds = [load_classifier(r["checkpoint"]) for r in rows[:2]]
+    x = torch.randn(2, 8, fold0.hparams.feature_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(fold0(x).softmax(-1), torch.stack([m(x).softmax(-1) for m in seeds]).mean(0),
+                                   rtol=1e-4, atol=1e-5)
+    both = run(*args, "--seeds", "0", "--seed_everything", "3", cwd=d, check=False)
+    assert both.returncode == 2 and "--seeds or --seed_everything, not both" in both.stderr
+    bad = run(*args, "--seeds", "a", cwd=d, check=False)
+    assert bad.returncode == 2 and "--seeds takes comma-separated integers" in bad.stderr
+
+
 # --------------------------------------------------------------------------- bad settings: one line, exit 2
 @pytest.fixture
 def config(tmp_path, tiny_dataset, monkeypatch):

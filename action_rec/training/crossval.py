@@ -85,19 +85,61 @@ def track_clips(rows: list[dict], held_out: list[list], progress: bool = True) -
             r, duration = score_clip(pred, it.path, cache.load(it.path)[0])
             p_fall = fall_sequences(r, fall)
             clips.append(Clip(p_fall, duration, it.label == pred.rule.fall_class))
-            seqs.append({"path": str(it.path), "label": it.label, "predicted": r.label, "fold": fold,
+            tracks = r.tracks or []  # the label without events, for tracked_scores under the ensemble's rule
+            surest = max(tracks, key=lambda t: (t.evidence, t.confidence)).label if tracks else r.label
+            seqs.append({"path": str(it.path), "label": it.label, "surest": surest, "fold": fold,
                          "duration_s": round(duration, 3), "p_fall": [np.round(p, 4).tolist() for p in p_fall]})
     return clips, seqs
 
 
-def tracked_scores(seqs: list[dict], names: list[str]) -> dict:
-    """The held-out clips' labels as label and evaluate give them (every tracked person; track_clips), pooled:
-    what a user's clips get, where the fold table scores the main person the models train on."""
+def tracked_scores(seqs: list[dict], names: list[str], point: dict | None, checkpoint: str) -> dict:
+    """The held-out clips' labels as label and evaluate give them with the ensemble's fall rule (`point`; None:
+    the fold checkpoint's own rule): `falling` if any track's sequence has a fall event, else the label of the
+    person seen most surely (track_clips keeps both). Pooled: what a user's clips get, where the fold table
+    scores the main person the models train on."""
+    from ..decision.rule import FallRule, fall_events
+    from ..inference.predictor import Predictor
+
+    rule = (Predictor(checkpoint).rule if point is None else
+            FallRule(Predictor(checkpoint).rule.fall_class, float(point["threshold"]), int(point["k"]), int(point["k"])))
     cm = np.zeros((len(names), len(names)))
     for s in seqs:
+        fell = any(fall_events(np.asarray(p), rule) for p in s["p_fall"])
+        s["predicted"] = rule.fall_class if fell else s["surest"]
         if s["label"] in names and s["predicted"] in names:
             cm[names.index(s["label"]), names.index(s["predicted"])] += 1
     return scores(cm, names)
+
+
+def packed(rows: list[dict]):
+    """(ActionClassifier averaging the rows' best models, its hyper-parameters)."""
+    from ..inference.predictor import load_classifier
+    from ..model.classifier import ActionClassifier
+    from ..model.ensemble import pack
+
+    models = [load_classifier(r["checkpoint"]) for r in rows]
+    hp = {**models[0].hparams, "members": len(models)}
+    model = ActionClassifier(**hp)
+    model.net.load_state_dict(pack([m.net for m in models]).state_dict())
+    return model, hp
+
+
+def fold_ensembles(rows: list[dict], folds: int, root: Path) -> list[dict]:
+    """With several seeds per fold: one checkpoint per fold averaging its seeds' models (root/fold<i>/seeds.ckpt),
+    which scores the fold's held-out clips as the shipped ensemble's members that never saw them would."""
+    import torch
+
+    out = []
+    for fold in range(folds):
+        mine = [r for r in rows if r["fold"] == fold]
+        if len(mine) == 1:
+            out.append(mine[0])
+            continue
+        model, hp = packed(mine)
+        path = root / f"fold{fold}" / "seeds.ckpt"
+        atomic_write(path, lambda tmp: torch.save({"hyper_parameters": hp, "state_dict": model.state_dict()}, tmp))
+        out.append({**mine[0], "checkpoint": str(path)})
+    return out
 
 
 def write_ensemble(rows: list[dict], clips: list, path: Path, unit: str = "the main person") -> dict:
@@ -108,13 +150,8 @@ def write_ensemble(rows: list[dict], clips: list, path: Path, unit: str = "the m
 
     from ..decision.operating_point import choose, sweep
     from ..inference.predictor import load_classifier
-    from ..model.classifier import ActionClassifier
-    from ..model.ensemble import pack
 
-    models = [load_classifier(r["checkpoint"]) for r in rows]
-    hp = {**models[0].hparams, "members": len(models)}
-    model = ActionClassifier(**hp)
-    model.net.load_state_dict(pack([m.net for m in models]).state_dict())
+    model, hp = packed(rows)
     target, point = hp.get("target_false_alerts_per_hour"), None
     if target is not None and any(c.is_fall for c in clips):
         chosen = choose(sweep(clips), target, prefer_k=hp["fall_k"])
@@ -183,6 +220,10 @@ def main(argv: list[str]) -> int:
                     "(a learning curve), e.g. 0.25,0.5,1 (default: %(default)s)")
     ap.add_argument("--out", default="reports/cv", help="cv.json and cv.md go here (default: %(default)s)")
     ap.add_argument("--runs", default="runs/cv", help="each fold's checkpoints (default: %(default)s)")
+    ap.add_argument("--seeds", help="comma-separated seeds: each fold trains once per seed (--seed_everything) and "
+                    "its held-out clips are scored by the average of its seeds' models; --ensemble packs them all. "
+                    "A model trained on ~100 real clips swings with the seed; the average does not as much "
+                    "(default: the config's seed, once)")
     ap.add_argument("--ensemble", metavar="CKPT", help="also pack the fold models into this one checkpoint, which "
                     "averages them, its fall rule chosen on all folds' held-out clips (e.g. runs/real/best.ckpt)")
     a, extra = ap.parse_known_args(argv)
@@ -196,6 +237,16 @@ def main(argv: list[str]) -> int:
         ap.error(f"--subsample fractions must be in (0, 1], got {a.subsample!r}")
     if any(not x.startswith("--") for x in extra[::2]):
         ap.error(f"unrecognised arguments: {' '.join(extra)}")
+    seeds: list[int | None] = [None]
+    if a.seeds:
+        try:
+            seeds = sorted({int(x) for x in a.seeds.split(",") if x.strip()})
+        except ValueError:
+            ap.error(f"--seeds takes comma-separated integers, got {a.seeds!r}")
+        if not seeds:
+            ap.error(f"--seeds takes comma-separated integers, got {a.seeds!r}")
+        if any(x.split("=")[0] == "--seed_everything" for x in extra):
+            ap.error("give the seeds with --seeds or --seed_everything, not both")
     if a.ensemble:
         if subs != [1.0]:
             ap.error("--ensemble packs models trained on every source: leave out --subsample")
@@ -207,36 +258,45 @@ def main(argv: list[str]) -> int:
         check_folder_target(str(Path(a.ensemble).parent), "--ensemble")
     results: dict[float, dict] = {}
     for sub in subs:
-        runs = [run_fold(a.config, a.folds, i, sub, Path(a.runs) / f"sub{sub:g}" / f"fold{i}", extra)
-                for i in range(a.folds)]
-        rows = [row for row, _, _ in runs]
+        root = Path(a.runs) / f"sub{sub:g}"
+        runs = [run_fold(a.config, a.folds, i, sub, root / f"fold{i}" / ("" if seed is None else f"seed{seed}"),
+                         extra + ([] if seed is None else ["--seed_everything", str(seed)]))
+                for i in range(a.folds) for seed in seeds]
+        rows = [{**row, "seed": seed} for (row, _, _), seed in zip(runs, seeds * a.folds)]
         results[sub] = {"folds": rows, "summary": summarise(rows), "pooled": pooled(rows)}
     out = Path(a.out)
     clips, unit, held_out = [c for _, fold_clips, _ in runs for c in fold_clips], "the main person", None
-    per_track = None
-    if a.ensemble and (tracked := track_clips(rows, [items for _, _, items in runs])) is not None:
+    held = [items for _, _, items in runs[::len(seeds)]]  # each fold's held-out clips (the same for every seed)
+    if a.ensemble and (tracked := track_clips(fold_ensembles(rows, a.folds, root), held)) is not None:
         clips, held_out = tracked
         unit = "every tracked person's alerts counted, as label, live and evaluate count them"
-        per_track = tracked_scores(held_out, rows[0]["class_names"])
+    point, per_track = None, None
+    if a.ensemble:
+        point = write_ensemble(rows, clips, Path(a.ensemble), unit)
+    if held_out:
+        per_track = tracked_scores(held_out, rows[0]["class_names"], point, rows[0]["checkpoint"])
     atomic_write_text(out / "cv.json", json.dumps({"config": a.config, "folds": a.folds,
+                                                   **({"seeds": seeds} if seeds != [None] else {}),
                                                    "results": {str(k): v for k, v in results.items()},
                                                    **({"held_out_tracks": held_out, "tracked": per_track}
                                                       if held_out else {})},
                                                   indent=2))
     text = (f"# Cross-validation of {a.config}: {a.folds} folds of whole sources\n\n"
-            "Each fold is scored on sources it never trained on (mean ± std over folds).\n\n" + table(results) + "\n")
+            "Each fold is scored on sources it never trained on (mean ± std over folds"
+            + (f" and the seeds {', '.join(map(str, seeds))}; pooled: each clip once per seed" if len(seeds) > 1 else "")
+            + ").\n\n" + table(results) + "\n")
     if per_track:
-        text += ("\nThe same held-out clips labelled as `label` and `evaluate` label them (every tracked person; "
-                 "the fall event of any, else the person seen most surely):\n\n| clips | accuracy | macro-F1 | "
+        text += ("\nThe same held-out clips labelled as `label` and `evaluate` label them with the ensemble's fall rule "
+                 "(every tracked person; the fall event of any, else the person seen most surely"
+                 + (", each fold's seeds averaged" if len(seeds) > 1 else "") + "):\n\n| clips | accuracy | macro-F1 | "
                  "recall per class |\n| --- | --- | --- | --- |\n"
                  f"| {per_track['clips']} | {per_track['accuracy']:.3f} | {per_track['macro_f1']:.3f} | "
                  + ", ".join(f"{k} {v:.2f}" for k, v in per_track["recall"].items()) + " |\n")
     atomic_write_text(out / "cv.md", text)
     print("\n" + text + f"\nwritten to {out / 'cv.md'} and {out / 'cv.json'}")
     if a.ensemble:
-        point = write_ensemble(rows, clips, Path(a.ensemble), unit)
         rule = ("no fall rule chosen (no falls held out, or no false-alert target)" if point is None else
                 f"fall rule chosen on the pooled held-out clips: threshold {point['threshold']:.2f}, k {point['k']} "
                 f"(there: recall {point['recall']:.3f}, {point['false_alerts_per_hour'] or 0:.1f} false alerts/h)")
-        print(f"ensemble of {a.folds} fold models written to {a.ensemble}\n{rule}")
+        print(f"ensemble of {len(rows)} fold models written to {a.ensemble}\n{rule}")
     return 0

@@ -436,9 +436,13 @@ def test_cv_chooses_the_fall_rule_on_every_tracked_person(two, tmp_path, monkeyp
             np.testing.assert_allclose(p, t.window_probs[:, NAMES.index("falling")], atol=1e-6)
     here = score(clips, pred.rule.threshold, pred.rule.k)
     assert here.detected == 1 and here.false_alerts == sum(len(t.events) for t in lab.tracks)
-    assert [s["predicted"] for s in seqs] == [lab.label] * 2  # the label `label` gives, kept for the cv table
-    t = tracked_scores(seqs, NAMES)  # the falling copy right, the `other` copy (not a class here) not counted
+    t = tracked_scores(seqs, NAMES, None, ckpt)  # the falling copy right, the `other` copy (no class here) not counted
+    assert [s["predicted"] for s in seqs] == [lab.label] * 2  # the label `label` gives, for the cv table
     assert t["clips"] == 1 and t["accuracy"] == 1.0 and t["recall"]["falling"] == 1.0
+    strict = {"threshold": 1.0, "k": 50}  # a rule that never fires: each copy takes its surest person's label
+    tracked_scores(seqs, NAMES, strict, ckpt)
+    surest = max(lab.tracks, key=lambda t: (t.evidence, t.confidence))
+    assert [s["predicted"] for s in seqs] == [surest.label] * 2 and not surest.events
     frame = {"checkpoint": ckpt, "cache_dir": str(tmp_path / "cache")}
     monkeypatch.setattr(action_rec.inference.tracks, "per_track_features", lambda *a, **k: None)
     assert track_clips([frame], [held_out[0]], progress=False) is None  # whole-frame models: the main sequence
