@@ -13,7 +13,7 @@ help:
 	@echo "make test     run the test suite"
 	@echo "make bench    extraction frames/s per backbone and runtime, batch labelling and live-mode benchmarks"
 	@echo "make realvids score the quick-start checkpoint on ../shared/realvids (if present)"
-	@echo "make real     the real-footage recipe (body pose): 5 fold models over held-out ../shared/realtrain sources (reports/real-cv/cv.md),"
+	@echo "make real     the real-footage recipe (body pose): 5 folds x 3 seeds over held-out ../shared/realtrain sources (reports/real-cv/cv.md),"
 	@echo "              packed into one ensemble runs/real/best.ckpt, scored on ../shared/realvids"
 	@echo "make real-one one model of the same config trained once (runs/real-one/best.ckpt), for comparison"
 
@@ -57,7 +57,7 @@ REAL_CONFIG ?= configs/real_pose.yaml
 real: $(STAMP)
 	@if [ ! -f $(REALTRAIN) ]; then echo "make real needs $(REALTRAIN) (real training clips beside the project); \
 	train on your own clips with: action-rec cv --config $(REAL_CONFIG) --data.data '[my_clips.csv]' --ensemble runs/real/best.ckpt"; exit 2; fi
-	$(BIN)/action-rec cv --config $(REAL_CONFIG) --folds 5 --out reports/real-cv --runs runs/real-cv --ensemble runs/real/best.ckpt
+	$(BIN)/action-rec cv --config $(REAL_CONFIG) --folds 5 --seeds 0,1,2 --out reports/real-cv --runs runs/real-cv --ensemble runs/real/best.ckpt
 	@if [ -f ../shared/realvids/MANIFEST.csv ]; then \
 		$(BIN)/action-rec evaluate --ckpt runs/real/best.ckpt --data ../shared/realvids/MANIFEST.csv --out reports/real-realvids; \
 	else echo "../shared/realvids absent: no real test figures"; fi

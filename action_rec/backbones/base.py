@@ -125,6 +125,11 @@ class Backbone(nn.Module):
 
     exports_onnx = True  # False: a network ONNX Runtime cannot take (backbones/pose.py runs on LiteRT)
 
+    def mirror(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(perm, sign): the feature row of the left-right mirrored picture is row[perm] * sign, for training-time
+        mirroring (data.mirror). None: not known (an ImageNet embedding of a mirrored image is not a permutation)."""
+        return None
+
     # Whole-frame features need no per-video state, and decoders may hand over frames already fitted to the input.
     fits_frames = True
 

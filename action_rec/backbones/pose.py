@@ -179,6 +179,25 @@ def _turn_back(lm: np.ndarray, k: int, size: float) -> np.ndarray:
     return out
 
 
+# Left/right pairs among KEY_POINTS (shoulders, elbows, wrists, hips, knees, ankles); the nose stays.
+_PAIRS = [(1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12)]
+
+
+def mirror_row() -> tuple[np.ndarray, np.ndarray]:
+    """(perm, sign) with pose_row(mirrored landmarks) == pose_row(landmarks)[perm] * sign: a person seen in a mirror
+    has their left and right key points swapped, x from the hip centre negated and the torso leaning the other way."""
+    k = len(KEY_POINTS)
+    swap = np.arange(k)
+    for a, b in _PAIRS:
+        swap[a], swap[b] = b, a
+    perm = np.concatenate([[0], (1 + 2 * swap[:, None] + np.arange(2)).ravel(), 1 + 2 * k + swap,
+                           [ROW_DIM - 3, ROW_DIM - 2, ROW_DIM - 1]])
+    sign = np.ones(ROW_DIM, np.float32)
+    sign[1:1 + 2 * k:2] = -1  # x of each key point
+    sign[ROW_DIM - 3] = -1    # sin of the torso angle
+    return perm, sign
+
+
 class PoseBackbone(Backbone):
     """A Backbone whose network is not torch: no ONNX export, no INT8 (LiteRT runs it as shipped), and crops
     are read one by one, as each crop's shape decides whether it is also run turned (PoseNet.row)."""
@@ -190,6 +209,9 @@ class PoseBackbone(Backbone):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+    def mirror(self) -> tuple[np.ndarray, np.ndarray]:
+        return mirror_row()
 
     def embed(self, frames, batch_size: int = 1) -> np.ndarray:
         out = np.zeros((len(frames), ROW_DIM), np.float32)

@@ -48,9 +48,11 @@ def source_weights(items: list[VideoItem], power: float) -> np.ndarray:
 
 class TrainWindows(Dataset):
     def __init__(self, clips: list[tuple[np.ndarray, int]], window: int, per_clip: int, augment: bool,
-                 feature_std: np.ndarray | None = None, noise: float = 0.1):
+                 feature_std: np.ndarray | None = None, noise: float = 0.1,
+                 mirror: tuple[np.ndarray, np.ndarray] | None = None):
         self.clips, self.window, self.per_clip, self.augment = clips, window, per_clip, augment
         self.noise = None if feature_std is None else torch.as_tensor(noise * feature_std)
+        self.mirror = None if mirror is None else (torch.as_tensor(mirror[0]), torch.as_tensor(mirror[1]))
 
     def __len__(self):
         return len(self.clips) * self.per_clip
@@ -72,6 +74,9 @@ class TrainWindows(Dataset):
             drop[0] = False
             for t in torch.nonzero(drop).flatten().tolist():
                 x[t] = x[t - 1]
+            if self.mirror is not None and torch.rand(1) < 0.5:
+                # Half the windows seen in a mirror: a fall to the left is a fall to the right.
+                x = x[:, self.mirror[0]] * self.mirror[1]
             if self.noise is not None:
                 x = x + torch.randn(x.shape) * self.noise
         return x, label
@@ -115,7 +120,7 @@ class ActionDataModule(L.LightningDataModule):
                  group_column: str | None = None, stratify: bool = False, folds: int = 1, fold: int = 0,
                  subsample_train: float = 1.0, source_balance: float = 0.0,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
-                 feature_noise: float = 0.1,
+                 feature_noise: float = 0.1, mirror: bool = True,
                  extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
                  progress: bool = True):
         """
@@ -165,6 +170,9 @@ class ActionDataModule(L.LightningDataModule):
             augment: feature-level augmentation for training (speed jitter, dropped frames, noise).
             feature_noise: std of the Gaussian noise added to training features, in units of each
                 feature's standard deviation over the training set.
+            mirror: with augment, show half the training windows left-right mirrored, where the features say how
+                a mirrored picture's row looks (body pose rows with `features: person`; ImageNet embeddings do not,
+                and are never mirrored).
         """
         super().__init__()
         self.save_hyperparameters()
@@ -261,8 +269,9 @@ class ActionDataModule(L.LightningDataModule):
                           collate_fn=collate_clips, num_workers=self.hparams.num_workers)
 
     def train_dataloader(self):
+        mirror = getattr(self.backbone, "mirror", lambda: None)() if self.hparams.mirror else None
         ds = TrainWindows(self.clips["train"], self.hparams.window, self.hparams.windows_per_clip,
-                          self.hparams.augment, self.feature_std, self.hparams.feature_noise)
+                          self.hparams.augment, self.feature_std, self.hparams.feature_noise, mirror)
         sampler = None
         if self.hparams.source_balance > 0:
             weights = np.repeat(source_weights(self.clip_items["train"], self.hparams.source_balance),

@@ -234,6 +234,17 @@ class PersonFeatures:
     def video_embedder(self) -> _VideoEmbedder:
         return _VideoEmbedder(self)
 
+    def mirror(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The row of the mirrored picture (Backbone.mirror): the crop's row mirrored by its backbone, the box's
+        centre and horizontal velocity negated. None in mode "both" (a whole-frame embedding has no mirror)."""
+        crop = getattr(self.backbone, "mirror", lambda: None)()
+        if crop is None or self.mode != "person":
+            return None
+        d = self.backbone.feature_dim
+        sign = np.ones(len(GEOMETRY), np.float32)
+        sign[[GEOMETRY.index("cx"), GEOMETRY.index("vx")]] = -1
+        return np.concatenate([crop[0], d + np.arange(len(GEOMETRY))]), np.concatenate([crop[1], sign])
+
     def embed(self, frames, **_) -> np.ndarray:
         """The frames as one video's consecutive samples (a fresh tracker)."""
         return self.video_embedder().embed(frames)

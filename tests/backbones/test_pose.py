@@ -201,3 +201,20 @@ def test_row_keeps_the_second_look_only_when_it_scores_as_well_and_maps_it_back(
     net = pose.PoseNet(Path("unused.tflite"))
     monkeypatch.setattr(net, "landmarks", lambda image: next(looks))
     assert net.row(np.zeros((size, size, 3), np.float32))[0] == pytest.approx(0.3)
+
+
+def test_the_mirror_map_gives_the_row_of_the_mirrored_person():
+    """pose.mirror_row: the row of a person seen in a mirror (x flipped, anatomical left and right swapped, as the
+    network labels them) is the row's permutation and sign flip, so data.mirror can train on mirrored windows."""
+    size = 256.0
+    lm = rotated(standing(size), 25)  # leaning: the torso angle's sin flips in the mirror
+    lm[15, :2] += (30, -40)           # one arm raised: left and right differ
+    lm[23:29:2, 3] = -2.0             # the left hip, knee and ankle half hidden: visibilities differ too
+    seen = lm.copy()
+    seen[:, 0] = size - lm[:, 0]
+    for a, b in ((11, 12), (13, 14), (15, 16), (23, 24), (25, 26), (27, 28)):
+        seen[[a, b]] = seen[[b, a]]
+    perm, sign = pose.mirror_row()
+    row = pose_row(lm, 0.9, size)
+    np.testing.assert_allclose(pose_row(seen, 0.9, size), row[perm] * sign, atol=1e-5)
+    assert sorted(perm) == list(range(ROW_DIM)) and not np.allclose(row[perm] * sign, row)

@@ -39,6 +39,22 @@ def test_train_windows_augmentation_changes_but_keeps_shape():
     assert not any(torch.equal(x, s) for x in xs for s in slices)
 
 
+def test_mirroring_shows_about_half_the_windows_through_the_mirror_map():
+    """data.mirror: with augmentation, a training window is either as extracted or row[perm] * sign, about half and
+    half; without augmentation (or without a map) never mirrored."""
+    torch.manual_seed(0)
+    row = np.array([1.0, 2.0, 3.0, 4.0], np.float32)
+    perm, sign = np.array([0, 2, 1, 3]), np.array([1, -1, -1, 1], np.float32)
+    clip = [(np.tile(row, (20, 1)), 0)]  # every frame the same: speed jitter and dropped frames change nothing
+    ds = TrainWindows(clip, window=8, per_clip=200, augment=True, mirror=(perm, sign))
+    seen = [ds[i][0] for i in range(200)]
+    flipped = [bool(torch.equal(x, torch.from_numpy(np.tile(row[perm] * sign, (8, 1))))) for x in seen]
+    assert all(f or torch.equal(x, torch.from_numpy(clip[0][0][:8])) for x, f in zip(seen, flipped))
+    assert 60 < sum(flipped) < 140
+    plain = TrainWindows(clip, window=8, per_clip=20, augment=False, mirror=(perm, sign))
+    assert all(torch.equal(plain[i][0], torch.from_numpy(clip[0][0][:8])) for i in range(20))
+
+
 def test_clip_windows_and_collate():
     clips = [(np.zeros((20, 3), np.float32), 0), (np.ones((5, 3), np.float32), 2)]
     ds = ClipWindows(clips, window=8, stride=4)

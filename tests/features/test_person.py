@@ -61,6 +61,38 @@ def test_geometry_of_a_walker_and_a_faller():
     assert np.abs(g).max() <= 4.0  # clipped: a track switch cannot blow one feature up
 
 
+def test_mirrored_boxes_give_the_mirror_maps_geometry():
+    """PersonFeatures.mirror: the geometry of a mirrored scene is the geometry with the box centre and the
+    horizontal velocity negated (and the crop's row mirrored by its backbone); no mirror where the backbone has
+    none or a whole-frame embedding rides along."""
+    from action_rec.backbones.base import Backbone
+    from action_rec.backbones.pose import ROW_DIM, mirror_row
+
+    W = FRAME.shape[1]
+    seq = [(60 + 9 * i, 40 + 3 * i, 110 + 9 * i + 2 * i * i, 200, 0.8, i % 2) for i in range(8)]
+    mirrored = [(W - x2, y1, W - x1, y2, c, k) for x1, y1, x2, y2, c, k in seq]
+    g = np.stack([r[1] for r in run(_VideoState(_Det()), [boxes(b) for b in seq])])
+    gm = np.stack([r[1] for r in run(_VideoState(_Det()), [boxes(b) for b in mirrored])])
+
+    class Pose(Backbone):
+        def __init__(self):  # only what PersonFeatures and mirror() read
+            self.name, self.preprocess, self.feature_dim = "p", None, ROW_DIM
+
+        def mirror(self):
+            return mirror_row()
+
+    features = PersonFeatures(Pose(), "person", _Det())
+    perm, sign = features.mirror()
+    rows = np.concatenate([np.zeros((len(g), ROW_DIM), np.float32), g], 1)
+    np.testing.assert_allclose((rows[:, perm] * sign)[:, ROW_DIM:], gm, atol=1e-5)
+    assert np.abs(g[1:, G["vx"]]).min() > 0  # the boxes move: the velocity sign is checked
+    np.testing.assert_array_equal(perm[:ROW_DIM], mirror_row()[0])
+    assert PersonFeatures(Pose(), "both", _Det()).mirror() is None
+    plain = Backbone.__new__(Backbone)
+    plain.name, plain.preprocess, plain.feature_dim = "x", None, 8
+    assert PersonFeatures(plain, "person", _Det()).mirror() is None
+
+
 def test_main_person_is_followed_while_their_track_lasts():
     state = _VideoState(_Det())
     a = (40, 60, 80, 200)      # the first person, followed
