@@ -23,7 +23,7 @@ from ..decision.windows import take, window_starts  # noqa: F401  (re-exported: 
 from ..features import cache as features
 from ..features.person import build_features
 from ..utils.errors import UsageError
-from .datasets import assign_splits, discover, group_of, select_classes, unit_hash
+from .datasets import assign_splits, discover, select_classes, subsample_sources
 from .items import DatasetError, VideoItem
 
 log = logging.getLogger(__name__)
@@ -157,8 +157,9 @@ class ActionDataModule(L.LightningDataModule):
                 leave a small validation split without falls).
             folds, fold: cross-validation over the clips without an explicit split: their sources are dealt into
                 `folds` class-balanced folds and fold `fold` is the test split (see `action-rec cv`).
-            subsample_train: keep this fraction of the training sources without an explicit split (whole
-                sources, by hash; for learning curves: what would more real clips buy?).
+            subsample_train: keep about this fraction of each class's training clips without an explicit split,
+                as whole sources taken in hash order, at least one per class (datasets.subsample_sources; for
+                learning curves: what would more real clips buy?).
             source_balance: how strongly training windows are drawn per source rather than per clip, within each
                 class: a clip of a source with n clips of its class is drawn n^-source_balance as often (0 = every
                 clip alike; 1 = every source alike), rescaled so each class keeps its share. A source is the
@@ -204,8 +205,7 @@ class ActionDataModule(L.LightningDataModule):
         self.splits = assign_splits(self.items, val_fraction, test_fraction, split_seed, group_pattern, stratify,
                                     folds, fold)
         if subsample_train < 1:
-            self.splits["train"] = [it for it in self.splits["train"] if it.split is not None
-                                    or unit_hash(split_seed, group_of(it, group_pattern)) < subsample_train]
+            self.splits["train"] = subsample_sources(self.splits["train"], subsample_train, split_seed, group_pattern)
         if not self.splits["train"]:
             raise DatasetError(f"{data}: no training videos after splitting; add videos or lower "
                                "val_fraction/test_fraction")

@@ -149,6 +149,31 @@ def group_of(item: VideoItem, pattern: str | None) -> str:
     return stem
 
 
+def subsample_sources(items: list[VideoItem], fraction: float, seed=0, pattern: str | None = None
+                      ) -> list[VideoItem]:
+    """About `fraction` of each class's clips without an explicit split, as whole sources (a source's clips of
+    that class), at least one source per class; clips with an explicit split are all kept. Sources are taken in
+    hash order, skipping one that would overshoot the fraction by more than it fills. Per class, because a source
+    hash alone dropped every fall of a fold: realtrain's 61 falls come from few sources, one of them 37."""
+    by_class: dict[str, dict[str, int]] = {}
+    for it in items:
+        if it.split is None:
+            groups = by_class.setdefault(it.label, {})
+            groups[group_of(it, pattern)] = groups.get(group_of(it, pattern), 0) + 1
+    keep: set[tuple[str, str]] = set()
+    for label, groups in by_class.items():
+        target, n = fraction * sum(groups.values()), 0
+        for g in sorted(groups, key=lambda g: (unit_hash(seed, g), g)):
+            if n >= target:
+                break
+            if n + groups[g] - target <= target - n:
+                keep.add((label, g))
+                n += groups[g]
+        if not n:  # every source alone overshoots: the smallest
+            keep.add((label, min(groups, key=lambda g: (groups[g], unit_hash(seed, g), g))))
+    return [it for it in items if it.split is not None or (it.label, group_of(it, pattern)) in keep]
+
+
 def unit_hash(seed, key: str) -> float:
     """A stable number in [0, 1) for a key: the same on every machine and run."""
     h = hashlib.sha1(f"{seed}:{key}".encode()).digest()

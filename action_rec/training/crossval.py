@@ -55,6 +55,7 @@ def run_fold(config: str, folds: int, fold: int, subsample: float, root: Path, e
             "false_alerts_per_hour": fall.get("false_alerts_per_hour"),
             "confusion_matrix": r["confusion_matrix"], "class_names": r["class_names"],
             "operating_point": r.get("operating_point"),
+            "train_clips": len(cli.datamodule.splits["train"]),
             "checkpoint": cli.trainer.checkpoint_callback.best_model_path,
             "cache_dir": cli.datamodule.hparams.cache_dir}
     return row, cli.model.fall_clips.get("test", []), list(cli.datamodule.clip_items["test"])
@@ -207,11 +208,14 @@ def table(results: dict[float, dict]) -> str:
                   f"{s[k]['std']:.{1 if k == 'false_alerts_per_hour' else 3}f}") for k, _ in METRICS]
         lines.append(f"| {sub:.0%} | {len(res['folds'])} | " + " | ".join(cells) + " |")
     lines += ["", "All folds' held-out clips pooled:", "",
-              "| real training sources kept | clips | accuracy | macro-F1 | recall per class |", "| --- | --- | --- | --- | --- |"]
+              "| real training sources kept | training clips per fold | clips | accuracy | macro-F1 | recall per class |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for sub, res in results.items():
         p = res["pooled"]
         per_class = ", ".join(f"{k} {v:.2f}" for k, v in p["recall"].items())
-        lines.append(f"| {sub:.0%} | {p['clips']} | {p['accuracy']:.3f} | {p['macro_f1']:.3f} | {per_class} |")
+        train = statistics.fmean(f.get("train_clips", 0) for f in res["folds"])
+        lines.append(f"| {sub:.0%} | {train:.0f} | {p['clips']} | {p['accuracy']:.3f} | {p['macro_f1']:.3f} | "
+                     f"{per_class} |")
     return "\n".join(lines)
 
 

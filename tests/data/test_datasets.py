@@ -1,6 +1,6 @@
 import pytest
 
-from action_rec.data.datasets import assign_splits, discover, group_of, select_classes
+from action_rec.data.datasets import assign_splits, discover, group_of, select_classes, subsample_sources
 from action_rec.data.items import DatasetError
 from tests.conftest import REALVIDS
 
@@ -242,3 +242,28 @@ def test_missing_videos_can_be_kept_for_reporting(tmp_path, make_video):
     with pytest.raises(DatasetError, match="m.csv:3: video not found"):
         discover(m)  # training still wants to hear about it at once
     assert [it.label for it in discover(m, allow_missing=True)] == ["walk", "fall"]
+
+
+def test_a_learning_curve_subsample_keeps_every_class_as_whole_sources():
+    """subsample_train: about the fraction of each class, whole (source, class) groups, at least one per class; a
+    hash over sources alone lost every fall when falls come from few sources (one of them 37 of 61 in realtrain)."""
+    from action_rec.data.items import VideoItem
+
+    items = [VideoItem(f"falling/big{i}.mp4", "falling", group="big") for i in range(37)]
+    items += [VideoItem(f"falling/s{k}_{i}.mp4", "falling", group=f"s{k}") for k in range(12) for i in range(2)]
+    items += [VideoItem(f"walking/w{k}.mp4", "walking", group=f"w{k}") for k in range(20)]
+    items += [VideoItem(f"walking/s0_w{i}.mp4", "walking", group="s0") for i in range(3)]
+    items += [VideoItem("running/only.mp4", "running", group="r0")]
+    items += [VideoItem("walking/fixed.mp4", "walking", split="train", group="w0")]
+    for fraction in (0.1, 0.25, 0.5):
+        kept = subsample_sources(items, fraction, seed=0)
+        by = {c: [it for it in kept if it.label == c and it.split is None] for c in ("falling", "walking", "running")}
+        assert all(by.values())  # every class, even one with a single source
+        for c, total in (("falling", 61), ("walking", 23)):
+            assert abs(len(by[c]) - fraction * total) <= max(2, 0.5 * fraction * total), (fraction, c, len(by[c]))
+            groups = {it.group for it in by[c]}
+            assert all(sum(it.group == g for it in by[c])
+                       == sum(it.group == g and it.label == c and it.split is None for it in items)
+                       for g in groups)  # whole sources
+        assert kept[-1].split == "train" and [it for it in items if it in kept] == kept  # explicit split kept, order
+    assert subsample_sources(items, 1.0) == items
