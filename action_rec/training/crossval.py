@@ -104,8 +104,9 @@ def tracked_scores(seqs: list[dict], names: list[str], point: dict | None, check
     from ..decision.rule import FallRule, fall_events
     from ..inference.predictor import Predictor
 
-    rule = (Predictor(checkpoint).rule if point is None else
-            FallRule(Predictor(checkpoint).rule.fall_class, float(point["threshold"]), int(point["k"]), int(point["k"])))
+    rule = Predictor(checkpoint).rule
+    if point is not None:
+        rule = FallRule(rule.fall_class, float(point["threshold"]), int(point["k"]), int(point["k"]))
     cm = np.zeros((len(names), len(names)))
     for s in seqs:
         fell = any(fall_events(np.asarray(p), rule) for p in s["p_fall"])
