@@ -158,8 +158,8 @@ def subsample_sources(items: list[VideoItem], fraction: float, seed=0, pattern: 
     by_class: dict[str, dict[str, int]] = {}
     for it in items:
         if it.split is None:
-            groups = by_class.setdefault(it.label, {})
-            groups[group_of(it, pattern)] = groups.get(group_of(it, pattern), 0) + 1
+            groups, g = by_class.setdefault(it.label, {}), group_of(it, pattern)
+            groups[g] = groups.get(g, 0) + 1
     keep: set[tuple[str, str]] = set()
     for label, groups in by_class.items():
         target, n = fraction * sum(groups.values()), 0

@@ -256,11 +256,12 @@ def track_results(pred, arr: np.ndarray, duration: float, stride: int | None = N
         clip = lambda a, b: round(min(b, max(end, a)), 6)  # noqa: E731 - windows padded past the track's end
         ends_idx = [min(round(s * pred.fps) + pred.window, len(seq.feats)) - 1 for s in vp.window_starts_s]
         out.append(TrackResult(
-            evidence=person_evidence(seq.feats), id=seq.id, label=vp.label, confidence=vp.confidence, probs=vp.probs, start_s=round(off, 6),
+            id=seq.id, label=vp.label, confidence=vp.confidence, probs=vp.probs, start_s=round(off, 6),
             end_s=round(min(end, duration) if duration > off else end, 6), rows=len(seq.feats),
             window_starts_s=starts, window_ends_s=[clip(s, s + win) for s in starts], window_probs=vp.window_probs,
             window_boxes=_window_boxes(seq.boxes, ends_idx), boxes=seq.boxes, fps=pred.fps,
-            events=[(round(a + off, 6), clip(a + off, b + off)) for a, b in vp.events]))
+            events=[(round(a + off, 6), clip(a + off, b + off)) for a, b in vp.events],
+            evidence=person_evidence(seq.feats)))
     return out
 
 
@@ -280,6 +281,11 @@ def video_decision(tracks: list[TrackResult]) -> TrackResult | None:
     falling = [t for t in tracks if t.events]
     if falling:
         return max(falling, key=lambda t: t.confidence)
+    return surest_person(tracks)
+
+
+def surest_person(tracks: list[TrackResult]) -> TrackResult | None:
+    """The track with the most person_evidence (ties: the more confident); None for no track."""
     return max(tracks, key=lambda t: (t.evidence, t.confidence), default=None)
 
 

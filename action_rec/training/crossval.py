@@ -71,7 +71,7 @@ def track_clips(rows: list[dict], held_out: list[list], progress: bool = True) -
     from ..evaluation.scoring import fall_sequences, score_clip
     from ..features.cache import extract
     from ..inference.predictor import Predictor
-    from ..inference.tracks import per_track_features
+    from ..inference.tracks import per_track_features, surest_person
 
     first = Predictor(rows[0]["checkpoint"])
     embed = per_track_features(first)
@@ -89,9 +89,9 @@ def track_clips(rows: list[dict], held_out: list[list], progress: bool = True) -
             r, duration = score_clip(pred, it.path, cache.load(it.path)[0])
             p_fall = fall_sequences(r, fall)
             clips.append(Clip(p_fall, duration, it.label == pred.rule.fall_class))
-            tracks = r.tracks or []  # the label without events, for tracked_scores under the ensemble's rule
-            surest = max(tracks, key=lambda t: (t.evidence, t.confidence)).label if tracks else r.label
-            seqs.append({"path": str(it.path), "label": it.label, "surest": surest, "fold": fold,
+            surest = surest_person(r.tracks or [])  # the label without events, for tracked_scores' rule
+            seqs.append({"path": str(it.path), "label": it.label, "surest": surest.label if surest else r.label,
+                         "fold": fold,
                          "duration_s": round(duration, 3), "p_fall": [np.round(p, 4).tolist() for p in p_fall]})
     return clips, seqs
 
