@@ -5,11 +5,12 @@ IoU 0.7) and box scaling, in the same order (tests/features/test_detector.py hol
 network's forward pass is run here, for two reasons:
 
 - speed: with `runtime="auto"` the network runs in OpenVINO when it is installed (a dependency of the package), in
-  fp32 on every CPU: 33 ms a 256x192 frame on one core against torch's 49, 19 ms on two against 38 (YOLOv8s, AMD EPYC
-  2 cores, `scripts/bench_tracks.py`). fp32 is asked for explicitly: on CPUs with bf16 OpenVINO's default precision
-  moved boxes by up to 4 px and scores by 0.04, so features would depend on the CPU. In fp32 its boxes are within
-  1e-3 px of torch's, which is why the runtime is not part of the features' identity (caches and checkpoints are the
-  same either way). `runtime="torch"` (or ACTION_REC_DETECTOR_RUNTIME=torch) runs ultralytics' torch model.
+  fp32 on every CPU: 37.5 ms a 640x480 frame at 256 px on one core against torch's 51.3, 21.0 ms on two against
+  29.8 (AMD EPYC 2 cores, `python scripts/bench_detector.py`). fp32 is asked for explicitly: on CPUs with bf16
+  OpenVINO's default precision moved boxes by up to 4 px and scores by 0.04, so features would depend on the CPU.
+  In fp32 its boxes are within 1e-3 px of torch's, which is why the runtime is not part of the features' identity
+  (caches and checkpoints are the same either way). `runtime="torch"` (or ACTION_REC_DETECTOR_RUNTIME=torch) runs
+  ultralytics' torch model.
 - threads: `predict` sets torch's thread count to cores - 1 on every call (ultralytics' select_device), which on two
   cores left the pose network, which follows torch's setting, and every later torch op on one core.
 
