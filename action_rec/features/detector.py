@@ -175,11 +175,8 @@ def _openvino_forward(model, weights_id: str, image_size: int, threads: int | No
 
     key = hashlib.sha256(f"{weights_id}|{ov.__version__}|{OV_VERSION}".encode()).hexdigest()[:16]
     xml = _cache_dir() / f"detector-{key}.xml"
-    core = ov.Core()
-    try:
-        net = core.read_model(str(xml)) if xml.is_file() else None
-    except RuntimeError:  # a damaged cache entry: convert again
-        net = None
+    core = _core()
+    net = _read_cached(core, xml)
     if net is None:
         class Raw(torch.nn.Module):  # the first output only: decoded boxes and class scores
             def __init__(self, m):
@@ -218,6 +215,33 @@ def _openvino_forward(model, weights_id: str, image_size: int, threads: int | No
     def forward(x: np.ndarray):
         return request.infer({0: x})[0].copy()
     return forward
+
+
+
+_CORE = None
+
+
+def _core():
+    """One OpenVINO Core per process, as OpenVINO asks: with a Core per detector, live's Ctrl-C crashed the process."""
+    global _CORE
+    if _CORE is None:
+        import openvino as ov
+
+        _CORE = ov.Core()
+    return _CORE
+
+
+def _read_cached(core, xml: Path):
+    """The cached network, or None when it is missing or damaged. Only OpenVINO's own XML is handed to read_model:
+    given another file it tries its other readers (TensorFlow's among them), whose protobuf state then crashed the
+    process later, in ONNX Runtime (a segfault on Ctrl-C in live)."""
+    weights = xml.with_suffix(".bin")
+    try:
+        if not weights.is_file() or not xml.read_bytes()[:64].lstrip().startswith(b"<?xml"):
+            return None
+        return core.read_model(str(xml), str(weights))
+    except (OSError, RuntimeError):
+        return None
 
 
 def _resolve_weights(weights: str) -> tuple[Path, str]:
