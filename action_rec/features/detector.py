@@ -37,6 +37,9 @@ RUNTIMES = ("auto", "torch", "openvino")
 IOU = 0.7        # ultralytics predict's default
 MAX_DET = 300    # ultralytics predict's default
 OV_VERSION = 1   # of the conversion below: bump to stop using cached networks
+# Of the person features' definition (features/person.py imports it from here), in the detector's identity: a cache or
+# checkpoint of another never mixes.
+VERSION = 1
 
 
 def _default_runtime() -> str:
@@ -69,8 +72,6 @@ class PersonDetector:
         self.__dict__.update(state, _net=None)
 
     def identity(self) -> dict:
-        from .person import VERSION
-
         return {"weights": self.weights_id, "image_size": self.image_size, "conf": self.conf,
                 "tracker": Path(self.tracker).name, "version": VERSION}
 

@@ -21,10 +21,9 @@ from dataclasses import replace
 import numpy as np
 
 from ..utils.errors import UsageError
-from .detector import PersonDetector
+from .detector import VERSION, PersonDetector  # noqa: F401  (VERSION: predictor.py reads it from here)
 
 FEATURE_MODES = ("frame", "person", "both")
-VERSION = 1  # of the person features' definition, in their identity: a cache or checkpoint of another never mixes
 # One row per frame; zeros (present = 0) when nobody is in view: "no person" is a value the model learns.
 GEOMETRY = ("present", "log_aspect", "height", "width", "cx", "cy", "vx", "vy", "log_dh", "height_vs_track",
             "aspect_vs_track", "fall_score", "normal_score", "crowd")
