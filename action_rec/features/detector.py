@@ -88,6 +88,11 @@ class PersonDetector:
             self._names = {int(k): str(v).lower() for k, v in yolo.names.items()}
             model = yolo.model.float().eval().fuse(verbose=False)
             stride = int(max(model.stride))
+            if self.runtime == "openvino" and not openvino_available():
+                from ..utils.errors import UsageError
+
+                raise UsageError("detector runtime openvino needs the openvino package (`pip install openvino`); "
+                                 f"or set {RUNTIME_ENV}=auto to fall back to torch")
             use_ov = self.runtime == "openvino" or (self.runtime == "auto" and openvino_available())
             self._net = (_openvino_forward(model, self.weights_id, self.image_size, self.threads) if use_ov
                          else _torch_forward(model)), stride
@@ -154,13 +159,17 @@ def _nms(preds, conf: float):
     return non_max_suppression(preds, conf, IOU, None, True, max_det=MAX_DET)
 
 
+def _first(y):
+    """The detection model's first output (decoded boxes and class scores); in eval it also returns the raw maps."""
+    return y[0] if isinstance(y, (list, tuple)) else y
+
+
 def _torch_forward(model):
     import torch
 
     def forward(x: np.ndarray):
         with torch.inference_mode():
-            y = model(torch.from_numpy(x))
-        return y[0] if isinstance(y, (list, tuple)) else y
+            return _first(model(torch.from_numpy(x)))
     return forward
 
 
@@ -179,14 +188,13 @@ def _openvino_forward(model, weights_id: str, image_size: int, threads: int | No
     core = _core()
     net = _read_cached(core, xml)
     if net is None:
-        class Raw(torch.nn.Module):  # the first output only: decoded boxes and class scores
+        class Raw(torch.nn.Module):  # the first output only, for tracing
             def __init__(self, m):
                 super().__init__()
                 self.m = m
 
             def forward(self, x):
-                y = self.m(x)
-                return y[0] if isinstance(y, (list, tuple)) else y
+                return _first(self.m(x))
 
         m = copy.deepcopy(model)
         for mod in m.modules():  # the head's anchor grid follows the input size, so one network serves every shape
@@ -218,7 +226,6 @@ def _openvino_forward(model, weights_id: str, image_size: int, threads: int | No
     return forward
 
 
-
 _CORE = None
 
 
@@ -233,9 +240,8 @@ def _core():
 
 
 def _read_cached(core, xml: Path):
-    """The cached network, or None when it is missing or damaged. Only OpenVINO's own XML is handed to read_model:
-    given another file it tries its other readers (TensorFlow's among them), whose protobuf state then crashed the
-    process later, in ONNX Runtime (a segfault on Ctrl-C in live)."""
+    """The cached network, or None when it is missing or damaged (then it is converted again). Only OpenVINO's own
+    XML is handed to read_model: given another file it tries all its other readers (TensorFlow's among them)."""
     weights = xml.with_suffix(".bin")
     try:
         if not weights.is_file() or not xml.read_bytes()[:64].lstrip().startswith(b"<?xml"):

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..utils.errors import UsageError
-from .detector import VERSION, PersonDetector  # noqa: F401  (VERSION: predictor.py reads it from here)
+from .detector import PersonDetector
 
 FEATURE_MODES = ("frame", "person", "both")
 # One row per frame; zeros (present = 0) when nobody is in view: "no person" is a value the model learns.

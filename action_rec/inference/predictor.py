@@ -21,7 +21,7 @@ from ..backbones.yolo import FALL_DETECTION
 from ..decision.rule import FallRule
 from ..decision.windows import VideoPrediction, video_prediction, windows  # noqa: F401  (VideoPrediction: re-exported)
 from ..features.cache import extract_video
-from ..features.person import VERSION as PERSON_VERSION
+from ..features.detector import VERSION as PERSON_VERSION
 from ..features.person import build_features
 from ..model.classifier import FORMAT_VERSION, ActionClassifier
 from ..utils.errors import UsageError

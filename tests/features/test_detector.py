@@ -86,4 +86,9 @@ def test_an_unknown_runtime_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("ACTION_REC_DETECTOR_RUNTIME", "torch")
     if find_fall_detection_checkpoint() is not None:
         assert PersonDetector().runtime == "torch"
+        from action_rec.features import detector
+
+        monkeypatch.setattr(detector, "openvino_available", lambda: False)
+        with pytest.raises(UsageError, match=r"needs the openvino package \(`pip install openvino`\)"):
+            PersonDetector(runtime="openvino").network()
 
