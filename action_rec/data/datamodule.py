@@ -120,7 +120,7 @@ class ActionDataModule(L.LightningDataModule):
                  group_column: str | None = None, stratify: bool = False, folds: int = 1, fold: int = 0,
                  subsample_train: float = 1.0, source_balance: float = 0.0,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
-                 feature_noise: float = 0.1, mirror: bool = True,
+                 feature_noise: float = 0.1, mirror: bool = True, synthetic_pose: int = 0,
                  extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
                  progress: bool = True):
         """
@@ -174,6 +174,11 @@ class ActionDataModule(L.LightningDataModule):
             mirror: with augment, show half the training windows left-right mirrored, where the features say how
                 a mirrored picture's row looks (body pose rows with `features: person`; ImageNet embeddings do not,
                 and are never mirrored).
+            synthetic_pose: add this many synthetic body-pose clips per class (falling, walking, running, other:
+                those of the data's classes the synthetic set makes) to the training split only, as one source per
+                class (data/synthetic_pose.py: the synthetic set's planned 3D people, their joints as a pose network
+                would report them; no pixels). Needs backbone mediapipe_pose with features person. Training epochs
+                keep the real clips' length.
         """
         super().__init__()
         self.save_hyperparameters()
@@ -194,6 +199,11 @@ class ActionDataModule(L.LightningDataModule):
                              f"{source_balance}")
         if not 0 < subsample_train <= 1:
             raise UsageError(f"data.subsample_train must be in (0, 1], got {subsample_train}")
+        if synthetic_pose < 0:
+            raise UsageError(f"data.synthetic_pose must be >= 0 (clips per class), got {synthetic_pose}")
+        if synthetic_pose and (backbone != "mediapipe_pose" or features != "person"):
+            raise UsageError("data.synthetic_pose makes body-pose rows: it needs data.backbone mediapipe_pose and "
+                             f"data.features person (got {backbone!r}, {features!r}); or set it to 0")
         if folds > 1 and not 0 <= fold < folds:
             raise UsageError(f"data.fold must be in 0..{folds - 1} for {folds} folds, got {fold}")
         self.class_names, self.items = select_classes(discover(data, group_column=group_column), classes)
@@ -215,6 +225,7 @@ class ActionDataModule(L.LightningDataModule):
         self.clips: dict[str, list[tuple[np.ndarray, int]]] = {}
         self.clip_items: dict[str, list[VideoItem]] = {}
         self.feature_std: np.ndarray | None = None
+        self.real_train_clips = 0
 
     # Read by the CLI (linked into the model) so the checkpoint carries everything inference needs.
     @property
@@ -230,7 +241,7 @@ class ActionDataModule(L.LightningDataModule):
 
     @property
     def class_counts(self) -> list[int]:
-        c = Counter(it.label for it in self.splits["train"])
+        c = Counter(it.label for it in self.clip_items.get("train", self.splits["train"]))
         return [c[n] for n in self.class_names]
 
     def prepare_data(self):
@@ -249,6 +260,15 @@ class ActionDataModule(L.LightningDataModule):
                 continue  # failed extraction: already reported by prepare_data
             clips.append((cache.load(it.path)[0], self.class_names.index(it.label)))
             kept.append(it)
+        if split == "train":
+            self.real_train_clips = len(clips)
+        if split == "train" and self.hparams.synthetic_pose:
+            from .synthetic_pose import SOURCE, synthetic_pose_clips
+
+            for i, (rows, _, label) in enumerate(synthetic_pose_clips(self.class_names, self.hparams.synthetic_pose,
+                                                                       self.hparams.fps)):
+                clips.append((rows, self.class_names.index(label)))
+                kept.append(VideoItem(f"<{SOURCE} {label} {i}>", label, "train", SOURCE))
         self.clips[split], self.clip_items[split] = clips, kept
 
     def setup(self, stage: str | None = None):
@@ -273,10 +293,12 @@ class ActionDataModule(L.LightningDataModule):
         ds = TrainWindows(self.clips["train"], self.hparams.window, self.hparams.windows_per_clip,
                           self.hparams.augment, self.feature_std, self.hparams.feature_noise, mirror)
         sampler = None
-        if self.hparams.source_balance > 0:
+        if self.hparams.source_balance > 0 or self.hparams.synthetic_pose:
+            # Synthetic clips add variety, not epochs: an epoch stays as long as the real clips make it.
             weights = np.repeat(source_weights(self.clip_items["train"], self.hparams.source_balance),
                                 self.hparams.windows_per_clip)
-            sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(ds))
+            sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double),
+                                            max(self.real_train_clips, 1) * self.hparams.windows_per_clip)
         return DataLoader(ds, batch_size=self.hparams.batch_size, shuffle=sampler is None, sampler=sampler,
                           drop_last=False, num_workers=self.hparams.num_workers)
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import importlib.util
 import os
 import shutil
 import tempfile
@@ -31,6 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..backbones.openvino_core import core as _core
+from ..backbones.openvino_core import cpu_config, openvino_available  # noqa: F401  (openvino_available: API)
 
 RUNTIME_ENV = "ACTION_REC_DETECTOR_RUNTIME"
 RUNTIMES = ("auto", "torch", "openvino")
@@ -147,10 +149,6 @@ class PersonDetector:
         return TRACKER_MAP[cfg.tracker_type](args=cfg)
 
 
-def openvino_available() -> bool:
-    return importlib.util.find_spec("openvino") is not None
-
-
 def _nms(preds, conf: float):
     try:  # ultralytics >= 8.3.160
         from ultralytics.utils.nms import non_max_suppression
@@ -214,29 +212,12 @@ def _openvino_forward(model, weights_id: str, image_size: int, threads: int | No
             shutil.rmtree(tmp, ignore_errors=True)
         except OSError:
             pass  # a read-only home: convert again next time
-    compiled = core.compile_model(net, "CPU", {
-        "INFERENCE_PRECISION_HINT": "f32",  # the same boxes on every CPU (bf16 moved them by up to 4 px)
-        "INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads()),
-        "ENABLE_CPU_PINNING": False,        # batch runs a detector per process: pinned threads would share a core
-        "PERFORMANCE_HINT": "LATENCY"})
+    compiled = core.compile_model(net, "CPU", cpu_config(threads or torch.get_num_threads()))
     request = compiled.create_infer_request()
 
     def forward(x: np.ndarray):
         return request.infer({0: x})[0].copy()
     return forward
-
-
-_CORE = None
-
-
-def _core():
-    """One OpenVINO Core per process, as OpenVINO asks: with a Core per detector, live's Ctrl-C crashed the process."""
-    global _CORE
-    if _CORE is None:
-        import openvino as ov
-
-        _CORE = ov.Core()
-    return _CORE
 
 
 def _read_cached(core, xml: Path):

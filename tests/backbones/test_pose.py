@@ -100,6 +100,55 @@ def test_the_network_runs_offline_in_fp32_and_in_a_worker_process():
     np.testing.assert_allclose(again.embed(frames), rows, atol=1e-5)
 
 
+@needs_model
+def test_openvino_reads_a_crop_as_litert_does_so_the_runtime_is_not_in_the_identity(monkeypatch):
+    """The pose network runs in OpenVINO (fp32, its unused mask and heatmap outputs pruned) when it is installed, else
+    in LiteRT: the same landmarks to well under a pixel, the same score, the same identity, so caches and checkpoints
+    made with either serve both."""
+    pytest.importorskip("ai_edge_litert")
+    pytest.importorskip("openvino")
+    from action_rec.backbones.registry import build_backbone
+    from action_rec.synth import render_clip
+
+    images = []
+    for action in ("walking", "falling"):
+        clip, _ = render_clip(action, seed=3)
+        images += [np.ascontiguousarray(f[..., ::-1]) for f in clip[::12]]
+    nets, ids = {}, {}
+    for runtime in ("litert", "openvino"):
+        monkeypatch.setenv(pose.RUNTIME_ENV, runtime)
+        b = build_backbone("mediapipe_pose")
+        assert b.net.runtime == runtime
+        nets[runtime], ids[runtime] = b, b.identity()
+    assert ids["litert"] == ids["openvino"]
+    confident = 0
+    for image in images:
+        crop = nets["litert"].preprocess.fitted([image])[0].astype(np.float32) / 255
+        (la, sa), (lb, sb) = (nets[r].net.landmarks(crop) for r in ("litert", "openvino"))
+        np.testing.assert_allclose(lb[:, :2], la[:, :2], atol=0.05)  # pixels of a 256-px crop
+        np.testing.assert_allclose(lb[:, 3], la[:, 3], atol=1e-2)  # visibility logits
+        assert sb == pytest.approx(sa, abs=1e-4)
+        confident += sa > 0.5
+    assert confident >= 2  # some crops hold a pose: the comparison is not only of empty readings
+    np.testing.assert_allclose(nets["openvino"].embed(images[:4]), nets["litert"].embed(images[:4]), atol=1e-3)
+
+
+def test_an_unknown_or_missing_pose_runtime_is_a_one_line_error(monkeypatch):
+    from action_rec.utils.errors import UsageError
+
+    monkeypatch.setenv(pose.RUNTIME_ENV, "tensorrt")
+    with pytest.raises(UsageError, match="pose runtime must be one of auto, litert, openvino, got 'tensorrt'"):
+        pose.PoseNet(Path("unused.tflite"))
+    monkeypatch.delenv(pose.RUNTIME_ENV)
+    monkeypatch.setattr(pose, "openvino_available", lambda: False)
+    with pytest.raises(UsageError, match="needs the openvino package"):
+        pose.PoseNet(Path("unused.tflite"), runtime="openvino").runner()
+    net = pose.PoseNet(Path("unused.tflite"))
+    assert net.runtime == "auto"
+    monkeypatch.setattr(pose, "_litert_runner", lambda path, threads: ("litert", path, threads))
+    assert net.runner() == ("litert", "unused.tflite", net.threads or __import__("torch").get_num_threads())
+
+
 REALTRAIN = Path(__file__).resolve().parents[3] / "shared" / "realtrain"
 
 
