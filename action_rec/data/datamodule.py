@@ -120,7 +120,7 @@ class ActionDataModule(L.LightningDataModule):
                  group_column: str | None = None, stratify: bool = False, folds: int = 1, fold: int = 0,
                  subsample_train: float = 1.0, source_balance: float = 0.0,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
-                 feature_noise: float = 0.1, mirror: bool = True, synthetic_pose: int = 0,
+                 feature_noise: float = 0.1, mirror: bool = True, synthetic_pose: int | dict[str, int] = 0,
                  extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
                  progress: bool = True):
         """
@@ -175,7 +175,8 @@ class ActionDataModule(L.LightningDataModule):
                 a mirrored picture's row looks (body pose rows with `features: person`; ImageNet embeddings do not,
                 and are never mirrored).
             synthetic_pose: add this many synthetic body-pose clips per class (falling, walking, running, other:
-                those of the data's classes the synthetic set makes) to the training split only, as one source per
+                those of the data's classes the synthetic set makes; or {class: clips}, e.g. {walking: 50}) to the
+                training split only, as one source per
                 class (data/synthetic_pose.py: the synthetic set's planned 3D people, their joints as a pose network
                 would report them; no pixels). Needs backbone mediapipe_pose with features person. Training epochs
                 keep the real clips' length.
@@ -199,8 +200,10 @@ class ActionDataModule(L.LightningDataModule):
                              f"{source_balance}")
         if not 0 < subsample_train <= 1:
             raise UsageError(f"data.subsample_train must be in (0, 1], got {subsample_train}")
-        if synthetic_pose < 0:
-            raise UsageError(f"data.synthetic_pose must be >= 0 (clips per class), got {synthetic_pose}")
+        per_class = synthetic_pose if isinstance(synthetic_pose, dict) else {None: synthetic_pose}
+        if any(not isinstance(n, int) or n < 0 for n in per_class.values()):
+            raise UsageError(f"data.synthetic_pose must be >= 0 clips per class, or {{class: clips}}, got "
+                             f"{synthetic_pose}")
         if synthetic_pose and (backbone != "mediapipe_pose" or features != "person"):
             raise UsageError("data.synthetic_pose makes body-pose rows: it needs data.backbone mediapipe_pose and "
                              f"data.features person (got {backbone!r}, {features!r}); or set it to 0")
@@ -212,6 +215,13 @@ class ActionDataModule(L.LightningDataModule):
             raise DatasetError(f"{data}: a classifier needs at least two classes, found {found}; add a folder "
                                "(or manifest rows) of another class, e.g. the clips it should not confuse with "
                                "this one")
+        if isinstance(synthetic_pose, dict):
+            from ..synth.render import ALL_CLASSES
+
+            unknown = sorted(set(synthetic_pose) - (set(self.class_names) & set(ALL_CLASSES)))
+            if unknown:
+                raise UsageError(f"data.synthetic_pose names {unknown}: the synthetic set makes "
+                                 f"{sorted(set(self.class_names) & set(ALL_CLASSES))} of this data's classes")
         self.splits = assign_splits(self.items, val_fraction, test_fraction, split_seed, group_pattern, stratify,
                                     folds, fold)
         if subsample_train < 1:

@@ -88,14 +88,17 @@ def pose_clip(action: str, seed: int, fps: float = 8.0) -> np.ndarray:
     return out
 
 
-def synthetic_pose_clips(classes: list[str], per_class: int, fps: float) -> list[tuple[np.ndarray, int, str]]:
-    """(rows, class index, label) of `per_class` planned clips for each of `classes` the synthetic set can make."""
+def synthetic_pose_clips(classes: list[str], per_class: int | dict[str, int], fps: float
+                         ) -> list[tuple[np.ndarray, int, str]]:
+    """(rows, class index, label) of `per_class` planned clips (or per_class[label]) for each of `classes` the
+    synthetic set can make."""
     out = []
     for label in classes:
-        if label not in ALL_CLASSES:
+        n = per_class.get(label, 0) if isinstance(per_class, dict) else per_class
+        if label not in ALL_CLASSES or not n:
             continue
         made, seed = 0, _SEED0 + 100_000 * ALL_CLASSES.index(label)
-        while made < per_class:
+        while made < n:
             seed += 1
             if label == "other":
                 from ..synth.actions import other_action

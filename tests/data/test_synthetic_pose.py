@@ -59,6 +59,7 @@ def test_clips_per_class_for_the_classes_the_synthetic_set_makes_and_no_sprints(
     # a sprint start or stop is `other` in the synthetic set, but its strides are real running's: never made here
     assert not any(other_action(s) == "sprint" for a, s in made if a == "other")
     assert len({s for _, s in made}) == len(made)
+    assert [label for _, _, label in synthetic_pose_clips(["falling", "walking"], {"walking": 2}, 8.0)] == ["walking"] * 2
 
 
 def test_synthetic_pose_needs_the_pose_features(tmp_path):
@@ -85,6 +86,9 @@ def test_the_datamodule_adds_them_to_training_only_without_lengthening_epochs(ti
         m.setup("fit")
         return m
 
+    with pytest.raises(UsageError, match=r"names \['other'\]: the synthetic set makes \['falling', 'running', "):
+        dm({"other": 3})
+    assert [it.label for it in dm({"walking": 2}).clip_items["train"] if it.group == SOURCE] == ["walking"] * 2
     plain, mixed = dm(0), dm(3)
     real = len(plain.clips["train"])
     assert len(mixed.clips["train"]) == real + 3 * 3 and mixed.real_train_clips == real
