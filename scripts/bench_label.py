@@ -91,6 +91,21 @@ def untrained_quickstart(path: Path) -> Path:
     return path
 
 
+def runtime_of(backbone) -> str:
+    """What runs the networks: the backbone's runtime; for person features also the detector's, and the pose
+    network's (which is not torch's)."""
+    from action_rec.backbones.openvino_core import openvino_available
+
+    def resolved(runtime, otherwise):  # "auto": OpenVINO where it is installed
+        return ("openvino" if openvino_available() else otherwise) if runtime == "auto" else runtime
+
+    inner = getattr(backbone, "backbone", backbone)
+    net = getattr(getattr(inner, "net", None), "runtime", None)  # the pose network's own runtime
+    out = resolved(net, "litert") if net else getattr(inner, "runtime", "torch")
+    detector = getattr(backbone, "detector", None)
+    return out + (f", detector {resolved(detector.runtime, 'torch')}" if detector is not None else "")
+
+
 def naive(pred, videos: list[Path]) -> tuple[float, float, int]:
     """-> (video seconds, wall seconds, frames) of the frame-by-frame design."""
     import torch
@@ -196,7 +211,7 @@ def main() -> int:
         ident = pred.backbone.identity()
         load0 = os.getloadavg()[0]
         print(f"checkpoint: {what}\nbackbone: {ident['backbone']} {ident['preprocess']['size']} px, runtime "
-              f"{getattr(pred.backbone, 'runtime', 'torch')}; sampling {pred.fps:g} fps, window {pred.window}; "
+              f"{runtime_of(pred.backbone)}; sampling {pred.fps:g} fps, window {pred.window}; "
               f"{os.cpu_count()} CPU cores, torch threads {torch.get_num_threads()}\n"
               f"data: {len(videos)} videos x {a.seconds:.0f} s, 640x480 30 fps mp4v ({a.data})", flush=True)
         pred.backbone.embed(np.zeros((8, 480, 640, 3), np.uint8))  # warm-up
