@@ -30,6 +30,16 @@ def frames_of(video: str | None, n: int) -> list[np.ndarray]:
     return [cv2.resize(np.ascontiguousarray(f), (640, 480)) for f in clip[:n]]
 
 
+def each_runtime(runtimes: list[str], threads: str):
+    """(runtime, thread count, row label) to time, with torch set to that many threads (the networks follow it)."""
+    import torch
+
+    for rt in runtimes:
+        for th in [int(x) for x in threads.split(",")]:
+            torch.set_num_threads(th)
+            yield rt, th, f"{rt:>9}, {th} thread{'s' if th > 1 else ' '}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--video", help="a clip to take frames from (default: rendered frames)")
@@ -38,8 +48,6 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256, help="detector input size (default: %(default)s)")
     ap.add_argument("--threads", default="1,2")
     a = ap.parse_args()
-    import torch
-
     from action_rec.features.detector import PersonDetector, openvino_available
 
     frames = frames_of(a.video, a.frames)
@@ -47,19 +55,16 @@ def main() -> None:
     boxes = {}
     print(f"{len(frames)} frames of {frames[0].shape[1]}x{frames[0].shape[0]}, detector at {a.size} px, "
           f"batches of {a.batch}; CPU threads available: {os.cpu_count()}")
-    for rt in runtimes:
-        for th in [int(x) for x in a.threads.split(",")]:
-            torch.set_num_threads(th)
-            det = PersonDetector(image_size=a.size, runtime=rt, threads=th)
-            det.detect(frames[:a.batch])  # load, convert or read the cached network, warm up
-            start = time.perf_counter()
-            out = []
-            for i in range(0, len(frames), a.batch):
-                out += det.detect(frames[i:i + a.batch])
-            ms = (time.perf_counter() - start) / len(frames) * 1000
-            boxes[rt] = out
-            print(f"{rt:>9}, {th} thread{'s' if th > 1 else ' '}: {ms:6.1f} ms a frame "
-                  f"({sum(len(b) for b in out)} boxes)")
+    for rt, th, row in each_runtime(runtimes, a.threads):
+        det = PersonDetector(image_size=a.size, runtime=rt, threads=th)
+        det.detect(frames[:a.batch])  # load, convert or read the cached network, warm up
+        start = time.perf_counter()
+        out = []
+        for i in range(0, len(frames), a.batch):
+            out += det.detect(frames[i:i + a.batch])
+        ms = (time.perf_counter() - start) / len(frames) * 1000
+        boxes[rt] = out
+        print(f"{row}: {ms:6.1f} ms a frame ({sum(len(b) for b in out)} boxes)")
     if len(boxes) == 2:
         px = sc = 0.0
         for t, o in zip(boxes["torch"], boxes["openvino"]):

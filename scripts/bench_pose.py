@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from bench_detector import frames_of
+from bench_detector import each_runtime, frames_of
 
 
 def crops_of(frames: list[np.ndarray]) -> list[np.ndarray]:
@@ -39,8 +39,6 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=48)
     ap.add_argument("--threads", default="1,2")
     a = ap.parse_args()
-    import torch
-
     from action_rec.backbones import pose
     from action_rec.backbones.registry import build_backbone
 
@@ -51,17 +49,14 @@ def main() -> None:
     rows = {}
     print(f"{len(crops)} person crops (median {int(np.median([c.shape[1] for c in crops]))}x"
           f"{int(np.median([c.shape[0] for c in crops]))} px); CPU threads available: {os.cpu_count()}")
-    for rt in runtimes:
-        for th in [int(x) for x in a.threads.split(",")]:
-            torch.set_num_threads(th)
-            os.environ[pose.RUNTIME_ENV] = rt
-            bb = build_backbone("mediapipe_pose")
-            bb.embed(crops[:2])  # load and warm up
-            start = time.perf_counter()
-            rows[rt] = bb.embed(crops)
-            ms = (time.perf_counter() - start) / len(crops) * 1000
-            print(f"{rt:>9}, {th} thread{'s' if th > 1 else ' '}: {ms:6.1f} ms a crop "
-                  f"({int((rows[rt][:, 0] >= 0.5).sum())} poses)")
+    for rt, _, row in each_runtime(runtimes, a.threads):
+        os.environ[pose.RUNTIME_ENV] = rt
+        bb = build_backbone("mediapipe_pose")
+        bb.embed(crops[:2])  # load and warm up
+        start = time.perf_counter()
+        rows[rt] = bb.embed(crops)
+        ms = (time.perf_counter() - start) / len(crops) * 1000
+        print(f"{row}: {ms:6.1f} ms a crop ({int((rows[rt][:, 0] >= 0.5).sum())} poses)")
     if len(rows) == 2:
         d = np.abs(rows["litert"] - rows["openvino"])
         print(f"openvino vs litert: largest row difference {d.max():.5f}, rows differing by more than 0.01: "
