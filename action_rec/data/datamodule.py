@@ -272,7 +272,7 @@ class ActionDataModule(L.LightningDataModule):
             kept.append(it)
         if split == "train":
             self.real_train_clips = len(clips)
-        if split == "train" and self.hparams.synthetic_pose:
+        if split == "train" and self.hparams.synthetic_pose:  # after the count: they add variety, not epochs
             from .synthetic_pose import SOURCE, synthetic_pose_clips
 
             for i, (rows, _, label) in enumerate(synthetic_pose_clips(self.class_names, self.hparams.synthetic_pose,

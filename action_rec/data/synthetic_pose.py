@@ -16,13 +16,11 @@ never to validation or test: the operating point and every reported figure stay 
 from __future__ import annotations
 
 import functools
-from collections import deque
-from types import SimpleNamespace
 
 import numpy as np
 
 from ..backbones.pose import ROW_DIM, pose_row
-from ..features.person import GEOMETRY, box_row
+from ..features.person import GEOMETRY, BoxHistory, box_row
 from ..synth.body import P
 from ..synth.render import ALL_CLASSES, plan_clip
 
@@ -52,7 +50,7 @@ def pose_clip(action: str, seed: int, fps: float = 8.0) -> np.ndarray:
     visible = getattr(plan.motion, "visible", True)
     n = int(np.floor(plan.times[-1] * fps + 1e-9)) + 1
     frames = np.searchsorted(plan.times, np.arange(n) / fps - 1e-9)  # the first frame at or after each sample time
-    hist = SimpleNamespace(prev=None, heights=deque(maxlen=16), aspects=deque(maxlen=16))
+    hist = BoxHistory()
     blank = np.zeros((H, W, 0), np.uint8)  # box_row cuts a crop; no pixels are needed
     out = np.zeros((n, feature_dim()), np.float32)
     names = [LANDMARKS.get(i) for i in range(33)]
@@ -63,9 +61,7 @@ def pose_clip(action: str, seed: int, fps: float = 8.0) -> np.ndarray:
         x2, y2 = uv.max(0) + pad
         inside = min(x2, W) - max(x1, 0) > 0.3 * (x2 - x1) and min(y2, H) - max(y1, 0) > 0.3 * (y2 - y1)
         if not visible or not inside:
-            hist.prev = None  # the no-person row; the person's past starts again when they come back
-            hist.heights.clear()
-            hist.aspects.clear()
+            hist.forget()  # the no-person row; the person's past starts again when they come back
             continue
         xyxy = np.array([max(x1, 0), max(y1, 0), min(x2, W), min(y2, H)])
         lying = (xyxy[2] - xyxy[0]) > (xyxy[3] - xyxy[1])
@@ -85,6 +81,7 @@ def pose_clip(action: str, seed: int, fps: float = 8.0) -> np.ndarray:
             hidden = z[P[name]] - z[P["pelvis"]] > _BEHIND
             lm[k, 3] = rng.normal(3.0, 1.0) if in_view and not hidden else rng.normal(-0.5, 1.5)
         out[s, :ROW_DIM] = pose_row(lm, float(rng.uniform(0.8, 1.0)), 1.0)
+    out.flags.writeable = False  # cached: every caller shares this array
     return out
 
 

@@ -32,15 +32,30 @@ _MARGIN = 0.1  # crop margin on each side, in box sizes: limbs stick out of tigh
 _CLIP = 4.0    # velocities and ratios are clipped: a track switch must not blow up one feature
 
 
-class _VideoState:
-    """One video's tracker and main person; `geometry` turns this frame's tracks into a GEOMETRY row."""
+class BoxHistory:
+    """One person's own past, as box_row reads and advances it: their box at the previous sample and their recent
+    heights and aspects."""
 
-    def __init__(self, detector: PersonDetector):
-        self.detector, self.tracker = detector, detector.new_tracker()
-        self.main_id: int | None = None
-        self.prev: np.ndarray | None = None  # main box (cx, cy, w, h) at the previous sample
+    def __init__(self):
+        self.prev: np.ndarray | None = None  # box (cx, cy, w, h) at the previous sample
         self.heights: deque[float] = deque(maxlen=_HISTORY)
         self.aspects: deque[float] = deque(maxlen=_HISTORY)
+
+    def forget(self) -> None:
+        """Start again: another person, or this one after a gap."""
+        self.prev = None
+        self.heights.clear()
+        self.aspects.clear()
+
+
+class _VideoState(BoxHistory):
+    """One video's tracker and main person (whose BoxHistory it is); `step` turns a frame's tracks into a GEOMETRY
+    row."""
+
+    def __init__(self, detector: PersonDetector):
+        super().__init__()
+        self.detector, self.tracker = detector, detector.new_tracker()
+        self.main_id: int | None = None
 
     def step(self, frame_rgb: np.ndarray, boxes) -> tuple[np.ndarray | None, np.ndarray]:
         """(main person's crop or None, GEOMETRY row) for one frame and its detections."""
@@ -68,9 +83,7 @@ class _VideoState:
                 self.main_id = near[0]
             else:
                 self.main_id = max(rows, key=lambda r: (r[1][2] - r[1][0]) * (r[1][3] - r[1][1]))[0]
-                self.prev = None
-                self.heights.clear()
-                self.aspects.clear()
+                self.forget()
         _, xyxy, score, cls = by_id[self.main_id]
         return box_row(self, frame_rgb, xyxy, score, self.detector.names.get(cls, ""), len(rows))
 

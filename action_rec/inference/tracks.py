@@ -23,12 +23,11 @@ The single-main-person path (person.PersonFeatures) is unchanged: training, cach
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..features.person import _HISTORY, GEOMETRY, PersonFeatures, box_row
+from ..features.person import GEOMETRY, BoxHistory, PersonFeatures, box_row
 from ..utils.errors import UsageError
 
 MAX_TRACKS = 8
@@ -37,11 +36,10 @@ RELINK_S = 1.0  # a new track may continue a track lost at most this long ago (s
 RELINK_SIZE = 2.0  # ... if its box's longer side is within this factor of the lost box's (a fall keeps it)
 
 
-class _Track:
+class _Track(BoxHistory):
     def __init__(self, tid: int):
-        self.id, self.prev = tid, None
-        self.heights: deque[float] = deque(maxlen=_HISTORY)
-        self.aspects: deque[float] = deque(maxlen=_HISTORY)
+        super().__init__()
+        self.id = tid
         self.last: np.ndarray | None = None  # box (x1, y1, x2, y2) where it was last seen
         self.missing = 0                     # samples since then
 
