@@ -163,10 +163,20 @@ def _openvino_runner(path: str, threads: int):
     features' identity."""
     from .openvino_core import core, cpu_config
 
+    # Only a TFLite flatbuffer (its identifier "TFL3" at byte 4) goes to OpenVINO: given another file, it tries all its
+    # readers (TensorFlow's among them), which print their own parse errors.
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+    except OSError as e:
+        raise BackboneWeightsError(f"cannot read the pose model {path}: {e.strerror}; {_INSTALL}") from e
+    if head[4:8] != b"TFL3":
+        raise BackboneWeightsError(f"{path} is not a readable TFLite model (no TFLite header); {_INSTALL}")
     try:
         model = core().read_model(path)
     except RuntimeError as e:
-        raise BackboneWeightsError(f"{path} is not a readable TFLite model ({str(e).strip()[:200]}); {_INSTALL}") from e
+        first = next((ln for ln in str(e).splitlines() if ln.strip() and "Exception from" not in ln), str(e))
+        raise BackboneWeightsError(f"{path} is not a readable TFLite model ({first.strip()[:200]}); {_INSTALL}") from e
     outputs = {o.get_any_name(): o for o in model.outputs}
     if not all(name in outputs for name in _OUTPUTS):
         raise BackboneWeightsError(f"{path} has no outputs {_OUTPUTS} (found {sorted(outputs)}): not MediaPipe's pose "
