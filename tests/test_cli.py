@@ -236,7 +236,7 @@ def test_cv_seeds_train_each_fold_per_seed_and_average_them(project, tmp_path):
     args = ["cv", "--config", "cfg.yaml", "--folds", "2", "--out", str(tmp_path / "cv"), "--runs", str(tmp_path / "r"),
             "--data.data", "real.csv", "--data.group_column", "source_repo", "--data.stratify", "true",
             "--data.val_fraction", "0.3", "--trainer.max_epochs", "1"]
-    p = run(*args, "--seeds", "1,0", "--ensemble", str(tmp_path / "ens.ckpt"), cwd=d)
+    p = run(*args, "--seeds", "1,0", "--workers", "2", "--ensemble", str(tmp_path / "ens.ckpt"), cwd=d)
     cv = json.loads((tmp_path / "cv" / "cv.json").read_text())
     rows = cv["results"]["1.0"]["folds"]
     assert cv["seeds"] == [0, 1] and [(r["fold"], r["seed"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -251,10 +251,19 @@ def test_cv_seeds_train_each_fold_per_seed_and_average_them(project, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(fold0(x).softmax(-1), torch.stack([m(x).softmax(-1) for m in seeds]).mean(0),
                                    rtol=1e-4, atol=1e-5)
+    # The trainings ran two at once, in processes of one thread each; one at a time they give the very same models.
+    alone = args[:args.index("--runs")] + ["--runs", str(tmp_path / "alone"), *args[args.index("--runs") + 2:]]
+    run(*alone, "--seeds", "1,0", "--workers", "1", cwd=d)
+    for r in rows:
+        fold = Path("sub1") / f"fold{r['fold']}" / f"seed{r['seed']}" / "best.ckpt"
+        a, b = (load_classifier(root / fold).state_dict() for root in (tmp_path / "r", tmp_path / "alone"))
+        assert all(torch.equal(a[k], b[k]) for k in a)
     both = run(*args, "--seeds", "0", "--seed_everything", "3", cwd=d, check=False)
     assert both.returncode == 2 and "--seeds or --seed_everything, not both" in both.stderr
     bad = run(*args, "--seeds", "a", cwd=d, check=False)
     assert bad.returncode == 2 and "--seeds takes comma-separated integers" in bad.stderr
+    bad = run(*args, "--workers", "0", cwd=d, check=False)
+    assert bad.returncode == 2 and "--workers must be >= 1" in bad.stderr
 
 
 # --------------------------------------------------------------------------- bad settings: one line, exit 2

@@ -29,19 +29,17 @@ from torch import nn
 from ..utils.errors import BackboneWeightsError, UsageError
 from .base import Backbone
 from .openvino_core import openvino_available
+from .pose_runtime import INSTALL as _INSTALL
+from .pose_runtime import MODEL_FILE, OpenVINORunner, litert_runner
 from .preprocess import Preprocess
 from .weights import _file_id
 
-MODEL_FILE = "pose_landmark_full.tflite"
 ROW_VERSION = 3  # of the row's definition, in the weights id: caches and checkpoints of another never mix
 KEY_POINTS = (0, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28)
 ROW_DIM = 1 + 2 * len(KEY_POINTS) + len(KEY_POINTS) + 3
 _MIN_SCORE = 0.5
-_OUTPUTS = ("Identity", "Identity_1")  # the network's landmarks (33 x 5) and pose score
 RUNTIME_ENV = "ACTION_REC_POSE_RUNTIME"
 RUNTIMES = ("auto", "litert", "openvino")
-_INSTALL = ("`pip install --no-deps mediapipe==0.10.14` (its wheel ships the model file; works offline afterwards), "
-            f"or --data.weights <a local {MODEL_FILE}>")
 
 
 def find_pose_model() -> Path | None:
@@ -100,97 +98,50 @@ class PoseNet(nn.Module):
                 raise UsageError("pose runtime openvino needs the openvino package (`pip install openvino`); or set "
                                  f"{RUNTIME_ENV}=auto to use LiteRT")
             use_ov = self.runtime == "openvino" or (self.runtime == "auto" and openvino_available())
-            self._run = _openvino_runner(self.path, threads) if use_ov else _litert_runner(self.path, threads)
+            self._run = OpenVINORunner(self.path, threads) if use_ov else litert_runner(self.path, threads)
         return self._run
 
     def landmarks(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """(33, 5) landmarks in input pixels and the pose score of one (S, S, 3) float image in [0, 1]."""
         return self.runner()(np.ascontiguousarray(image, dtype=np.float32)[None])
 
+    def looks(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, float]]:
+        """landmarks() of each image; OpenVINO runs several at once (pose_runtime.OpenVINORunner.many)."""
+        if len(images) <= 1:
+            return [self.landmarks(image) for image in images]
+        many = getattr(self.runner(), "many", None)
+        xs = [np.ascontiguousarray(image, dtype=np.float32)[None] for image in images]
+        return many(xs) if many else [self._run(x) for x in xs]
+
     def row(self, image: np.ndarray, lying: bool = False) -> np.ndarray:
-        """The pose row of one image. The network was trained on crops turned so the body is upright and sized by
+        return self.rows([image], [lying])[0]
+
+    def rows(self, images: list[np.ndarray], lying: list[bool]) -> np.ndarray:
+        """The pose row of each image. The network was trained on crops turned so the body is upright and sized by
         its own alignment points (MediaPipe gets them from its detector, or from the last frame's landmarks), and
         reads a lying person as a confident upright one. So: a first look, turned a quarter each way when the
         crop is wider than tall (a lying or bending person), the better score kept; then, when that pose says the
         body is tilted, off-centre or mis-sized in the crop, a second look at the crop MediaPipe would have taken
         (roi_from_landmarks), kept if it scores at least as well. Landmarks are mapped back onto the image, so the
-        row's torso angle is the person's own."""
-        size = image.shape[0]
-        best = None
-        for k in ((1, 3) if lying else (0,)):
-            lm, score = self.landmarks(np.rot90(image, k))
-            if best is None or score > best[1]:
-                best = (_turn_back(lm, k, size), score)
-        if best[1] >= _MIN_SCORE:
-            roi = roi_from_landmarks(best[0], size)
-            if roi is not None:
-                lm, score = self.landmarks(_warp(image, roi))
-                if score >= best[1]:
-                    best = (_apply(roi, lm), score)
-        return pose_row(best[0], best[1], size)
+        row's torso angle is the person's own. All images' first looks run together, then all second looks."""
+        if not images:
+            return np.zeros((0, ROW_DIM), np.float32)
+        size = images[0].shape[0]
+        first = [(i, k) for i, turned in enumerate(lying) for k in ((1, 3) if turned else (0,))]
+        best: list = [None] * len(images)
+        for (i, k), (lm, score) in zip(first, self.looks([np.rot90(images[i], k) for i, k in first])):
+            if best[i] is None or score > best[i][1]:
+                best[i] = (_turn_back(lm, k, size), score)
+        second = [(i, roi_from_landmarks(lm, size)) for i, (lm, score) in enumerate(best) if score >= _MIN_SCORE]
+        second = [(i, roi) for i, roi in second if roi is not None]
+        for (i, roi), (lm, score) in zip(second, self.looks([_warp(images[i], roi) for i, roi in second])):
+            if score >= best[i][1]:
+                best[i] = (_apply(roi, lm), score)
+        return np.stack([pose_row(lm, score, size) for lm, score in best])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         images = x.detach().float().cpu().permute(0, 2, 3, 1).numpy()  # NHWC, as TFLite takes it
-        return torch.from_numpy(np.stack([self.row(image) for image in images])).to(x.device)
-
-
-def _litert_runner(path: str, threads: int):
-    try:
-        from ai_edge_litert.interpreter import Interpreter
-    except ImportError as e:
-        raise BackboneWeightsError("the mediapipe_pose backbone runs on OpenVINO or LiteRT: `pip install openvino` or "
-                                   "`pip install ai-edge-litert`") from e
-    try:
-        interp = Interpreter(model_path=path, num_threads=threads)
-    except (ValueError, RuntimeError) as e:  # not a TFLite flatbuffer: a corrupt or wrong file
-        raise BackboneWeightsError(f"{path} is not a readable TFLite model ({str(e).strip()[:200]}); {_INSTALL}") from e
-    interp.allocate_tensors()
-    image_in = interp.get_input_details()[0]["index"]
-    out = {d["name"]: d["index"] for d in interp.get_output_details()}
-
-    def run(x: np.ndarray):
-        interp.set_tensor(image_in, x)
-        interp.invoke()
-        landmarks, score = (interp.get_tensor(out[name]) for name in _OUTPUTS)
-        return landmarks.reshape(-1, 5).copy(), float(score.ravel()[0])
-    return run
-
-
-def _openvino_runner(path: str, threads: int):
-    """OpenVINO reads the .tflite itself. Only the landmarks and the score are kept: the network's segmentation mask
-    and heatmaps, which nothing here reads, are pruned, a third of its work (12 against 17 ms a crop on one core).
-    fp32, as for the detector: its rows are within 3e-3 of LiteRT's on real crops, so the runtime is not in the
-    features' identity."""
-    from .openvino_core import core, cpu_config
-
-    # Only a TFLite flatbuffer (its identifier "TFL3" at byte 4) goes to OpenVINO: given another file, it tries all its
-    # readers (TensorFlow's among them), which print their own parse errors.
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except OSError as e:
-        raise BackboneWeightsError(f"cannot read the pose model {path}: {e.strerror}; {_INSTALL}") from e
-    if head[4:8] != b"TFL3":
-        raise BackboneWeightsError(f"{path} is not a readable TFLite model (no TFLite header); {_INSTALL}")
-    try:
-        model = core().read_model(path)
-    except RuntimeError as e:
-        first = next((ln for ln in str(e).splitlines() if ln.strip() and "Exception from" not in ln), str(e))
-        raise BackboneWeightsError(f"{path} is not a readable TFLite model ({first.strip()[:200]}); {_INSTALL}") from e
-    outputs = {o.get_any_name(): o for o in model.outputs}
-    if not all(name in outputs for name in _OUTPUTS):
-        raise BackboneWeightsError(f"{path} has no outputs {_OUTPUTS} (found {sorted(outputs)}): not MediaPipe's pose "
-                                   f"landmark model; {_INSTALL}")
-    import openvino as ov
-
-    compiled = core().compile_model(ov.Model([outputs[n] for n in _OUTPUTS], model.get_parameters()), "CPU",
-                                    cpu_config(threads))
-    request = compiled.create_infer_request()
-
-    def run(x: np.ndarray):
-        r = request.infer({0: x})
-        return r[compiled.outputs[0]].reshape(-1, 5).copy(), float(r[compiled.outputs[1]].ravel()[0])
-    return run
+        return torch.from_numpy(self.rows(list(images), [False] * len(images))).to(x.device)
 
 
 def roi_from_landmarks(lm: np.ndarray, size: int, tol: float = 0.15) -> np.ndarray | None:
@@ -259,8 +210,8 @@ def mirror_row() -> tuple[np.ndarray, np.ndarray]:
 
 
 class PoseBackbone(Backbone):
-    """A Backbone whose network is not torch: no ONNX export, no INT8 (LiteRT runs it as shipped), and crops
-    are read one by one, as each crop's shape decides whether it is also run turned (PoseNet.row)."""
+    """A Backbone whose network is not torch: no ONNX export, no INT8 (LiteRT runs it as shipped), and each crop's
+    shape decides whether it is also run turned (PoseNet.rows)."""
 
     exports_onnx = False
 
@@ -274,12 +225,9 @@ class PoseBackbone(Backbone):
         return mirror_row()
 
     def embed(self, frames, batch_size: int = 1) -> np.ndarray:
-        out = np.zeros((len(frames), ROW_DIM), np.float32)
-        for i, frame in enumerate(frames):
-            frame = np.asarray(frame)
-            image = self.preprocess.fitted([frame])[0].astype(np.float32) / 255.0
-            out[i] = self.net.row(image, lying=frame.shape[1] > frame.shape[0])
-        return out
+        frames = [np.asarray(frame) for frame in frames]
+        images = [self.preprocess.fitted([f])[0].astype(np.float32) / 255.0 for f in frames]
+        return self.net.rows(images, [f.shape[1] > f.shape[0] for f in frames])
 
 
 def _build_pose(weights: str, image_size: int | None) -> Backbone:

@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..utils.errors import UsageError
-from .detector import PersonDetector
+from .detector import PersonDetector, tracker_frame
 
 FEATURE_MODES = ("frame", "person", "both")
 # One row per frame; zeros (present = 0) when nobody is in view: "no person" is a value the model learns.
@@ -59,7 +59,7 @@ class _VideoState(BoxHistory):
 
     def step(self, frame_rgb: np.ndarray, boxes) -> tuple[np.ndarray | None, np.ndarray]:
         """(main person's crop or None, GEOMETRY row) for one frame and its detections."""
-        tracks = self.tracker.update(boxes, np.ascontiguousarray(frame_rgb[..., ::-1]))
+        tracks = self.tracker.update(boxes, tracker_frame(self.tracker, frame_rgb))
         geo = np.zeros(len(GEOMETRY), np.float32)
         # The track's id, the detection's own box: the tracker's Kalman box lags a fall by a sample or two.
         rows = [(int(t[4]), boxes.xyxy[int(t[7])], float(t[5]), int(t[6])) for t in tracks]
@@ -122,9 +122,10 @@ def box_row(hist, frame_rgb: np.ndarray, xyxy, score: float, label: str, n_rows:
 class _VideoEmbedder:
     """`embed(frames)` for the frames of one video, in order (state carries over between calls)."""
 
-    def __init__(self, owner: PersonFeatures, boxes=None):
+    def __init__(self, owner: PersonFeatures, boxes=None, crops=None):
         self.owner, self.state = owner, _VideoState(owner.detector)
         self.detect = owner.detector.detect if boxes is None else boxes.detect  # boxes: stored ones (cache.BoxLog)
+        self.embed_crops = owner.backbone.embed if crops is None else crops.embed  # known rows (cache.CropLog)
 
     def embed(self, frames) -> np.ndarray:
         o = self.owner
@@ -143,7 +144,7 @@ class _VideoEmbedder:
             out[:, :d] = o.backbone.embed(frames)
         if crops:
             at = d if o.mode == "both" else 0
-            out[np.asarray(where), at:at + d] = o.backbone.embed(crops)
+            out[np.asarray(where), at:at + d] = self.embed_crops(crops)
         return out
 
 
@@ -165,8 +166,8 @@ class PersonFeatures:
         return {**self.backbone.identity(), "feature_dim": self.feature_dim, "features": self.mode,
                 "detector": self.detector.identity()}
 
-    def video_embedder(self, boxes=None) -> _VideoEmbedder:
-        return _VideoEmbedder(self, boxes)
+    def video_embedder(self, boxes=None, crops=None) -> _VideoEmbedder:
+        return _VideoEmbedder(self, boxes, crops)
 
     def mirror(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The row of the mirrored picture (Backbone.mirror): the crop's row mirrored by its backbone, the box's

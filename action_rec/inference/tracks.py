@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..features.detector import tracker_frame
 from ..features.person import GEOMETRY, BoxHistory, PersonFeatures, box_row
 from ..utils.errors import UsageError
 
@@ -84,7 +85,7 @@ class MultiTrackState:
         self.next_id = 1
 
     def step(self, frame_rgb: np.ndarray, boxes) -> list[tuple[int, np.ndarray | None, np.ndarray, np.ndarray | None]]:
-        out = self.tracker.update(boxes, np.ascontiguousarray(frame_rgb[..., ::-1]))
+        out = self.tracker.update(boxes, tracker_frame(self.tracker, frame_rgb))
         # The detection's own box, as for the main person (the Kalman box lags a fall).
         seen = {int(t[4]): (boxes.xyxy[int(t[7])][:4], float(t[5]), int(t[6])) for t in out}
         for k, tr in self.tracks.items():
@@ -121,10 +122,11 @@ class MultiTrackState:
 class TrackEmbedder:
     """`embed(frames)` for one video's frames in order -> (n, max_tracks, META + feature_dim)."""
 
-    def __init__(self, owner: TrackFeatures, boxes=None):
+    def __init__(self, owner: TrackFeatures, boxes=None, crops=None):
         self.owner = owner
         self.state = MultiTrackState(owner.person.detector, owner.max_tracks, owner.relink)
         self.detect = owner.person.detector.detect if boxes is None else boxes.detect  # stored boxes: cache.BoxLog
+        self.embed_crops = owner.person.backbone.embed if crops is None else crops.embed  # known rows: cache.CropLog
 
     def embed(self, frames) -> np.ndarray:
         pf, k = self.owner.person, self.owner.max_tracks
@@ -150,7 +152,7 @@ class TrackEmbedder:
         if crops:
             at = META + (d if pf.mode == "both" else 0)
             i, j = np.asarray(where).T
-            out[i, j, at:at + d] = pf.backbone.embed(crops)
+            out[i, j, at:at + d] = self.embed_crops(crops)
         return out
 
 
@@ -169,8 +171,8 @@ class TrackFeatures:
     def identity(self) -> dict:
         return {**self.person.identity(), "tracks": self.max_tracks, "relink": self.relink}
 
-    def video_embedder(self, boxes=None) -> TrackEmbedder:
-        return TrackEmbedder(self, boxes)
+    def video_embedder(self, boxes=None, crops=None) -> TrackEmbedder:
+        return TrackEmbedder(self, boxes, crops)
 
     def embed(self, frames, **_) -> np.ndarray:
         return self.video_embedder().embed(frames)

@@ -139,6 +139,32 @@ def test_openvino_reads_a_crop_as_litert_does_so_the_runtime_is_not_in_the_ident
     np.testing.assert_allclose(nets["openvino"].embed(images[:4]), nets["litert"].embed(images[:4]), atol=1e-3)
 
 
+@needs_model
+def test_crops_read_together_get_the_rows_they_get_alone():
+    """PoseBackbone.embed runs every crop's first looks at once, then the second looks, and OpenVINO keeps several in
+    flight on streams of one thread each: each crop's row is still the row of that crop read alone."""
+    pytest.importorskip("openvino")
+    from action_rec.backbones.registry import build_backbone
+    from action_rec.synth import render_clip
+
+    frames = []
+    for action in ("walking", "falling", "running"):
+        clip, _ = render_clip(action, seed=5)
+        frames += [np.ascontiguousarray(f[..., ::-1]) for f in clip[::10]]
+    frames += [f[f.shape[0] // 3:] for f in frames[:3]]  # wider than tall: also read turned a quarter each way
+    b = build_backbone("mediapipe_pose")
+    b.net.threads = 2  # streams of one thread each, also on a one-core machine
+    sizes = []
+    looks = b.net.looks
+    b.net.looks = lambda images: sizes.append(len(images)) or looks(images)
+    together = b.embed(frames)
+    assert b.net.runtime != "litert" and hasattr(b.net.runner(), "many")
+    assert sizes[0] == len(frames) + 3 and len(sizes) == 2 and sizes[1] > 0  # turned looks, then some second looks
+    alone = np.stack([b.embed([f])[0] for f in frames])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+    assert (together[:, 0] > 0.5).any()  # some crops hold a confident pose: not only empty readings compared
+
+
 def test_an_unknown_or_missing_pose_runtime_is_a_one_line_error(monkeypatch):
     from action_rec.utils.errors import UsageError
 
@@ -151,7 +177,7 @@ def test_an_unknown_or_missing_pose_runtime_is_a_one_line_error(monkeypatch):
         pose.PoseNet(Path("unused.tflite"), runtime="openvino").runner()
     net = pose.PoseNet(Path("unused.tflite"))
     assert net.runtime == "auto"
-    monkeypatch.setattr(pose, "_litert_runner", lambda path, threads: ("litert", path, threads))
+    monkeypatch.setattr(pose, "litert_runner", lambda path, threads: ("litert", path, threads))
     assert net.runner() == ("litert", "unused.tflite", net.threads or __import__("torch").get_num_threads())
 
 

@@ -134,3 +134,45 @@ def test_person_passes_over_a_clip_share_its_detector_boxes(tmp_path, backbone):
     again, _ = features.extract_video(TrackFeatures(person), video, 4, boxes=short)
     np.testing.assert_array_equal(again, want)
     assert Counting.calls == 3 * sampled and short.known is None and len(short.seen) == sampled
+
+
+def test_person_passes_over_a_clip_share_its_crop_rows(tmp_path, backbone):
+    """The main-person pass stores each crop's row by its pixels; the per-track pass runs the crop backbone only on the
+    crops it has not seen (the other people's) and gives exactly the features of a pass that computes every crop."""
+    from tests.inference.test_tracks import BlobDetector, two_people_video
+
+    from action_rec.features.person import GEOMETRY, PersonFeatures
+    from action_rec.inference.tracks import TrackFeatures
+
+    class Counting:
+        crops = 0
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+        def embed(self, crops, **kw):
+            Counting.crops += len(crops)
+            return self.inner.embed(crops, **kw)
+
+    video = two_people_video(tmp_path / "v" / "two.mp4")
+    person = PersonFeatures(Counting(backbone), "person", BlobDetector())
+    root = tmp_path / "cache"
+    main_cache, _ = features.extract([video], person, fps=4, cache_root=root, progress=False)
+    main_crops = Counting.crops
+    assert main_crops > 0 and len(list(root.glob(f"{backbone.name}-crops-*/*.npz"))) == 1
+    cache, _ = features.extract([video], TrackFeatures(person), fps=4, cache_root=root, progress=False)
+    track_rows = cache.load(video)[0]
+    crops = (track_rows[..., -len(GEOMETRY)] > 0).sum()  # GEOMETRY's "present": a crop in that track's slot
+    assert crops > main_crops  # two people: more crops than the main person's ...
+    assert Counting.crops == crops  # ... but only the other person's went through the backbone again (not 2x main)
+    fresh, _ = features.extract_video(TrackFeatures(PersonFeatures(backbone, "person", BlobDetector())), video, 4)
+    np.testing.assert_array_equal(track_rows, fresh)
+    np.testing.assert_array_equal(main_cache.load(video)[0], features.extract_video(
+        PersonFeatures(backbone, "person", BlobDetector()), video, 4)[0])
+
+    store = features.CropStore(root, backbone)  # another backbone identity: nothing known
+    other = features.CropStore(root, build_backbone("efficientnet_lite0", weights="random", image_size=96))
+    assert store.log(video).known and not other.log(video).known

@@ -92,3 +92,23 @@ def test_an_unknown_runtime_is_a_clear_error(monkeypatch):
         with pytest.raises(UsageError, match=r"needs the openvino package \(`pip install openvino`\)"):
             PersonDetector(runtime="openvino").network()
 
+
+
+
+def test_the_tracker_gets_the_frame_only_where_it_looks_at_pixels():
+    """ByteTrack reads only the boxes (no BGR copy of every frame); BoT-SORT's camera-motion compensation gets it."""
+    from ultralytics.trackers.track import TRACKER_MAP
+    from ultralytics.utils import YAML, IterableSimpleNamespace
+    from ultralytics.utils.checks import check_yaml
+
+    from action_rec.features.detector import tracker_frame
+
+    def tracker(name):
+        cfg = IterableSimpleNamespace(**YAML.load(check_yaml(name)))
+        return TRACKER_MAP[cfg.tracker_type](args=cfg)
+
+    frame = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    assert tracker_frame(tracker("bytetrack.yaml"), frame) is None
+    bgr = tracker_frame(tracker("botsort.yaml"), frame)
+    assert bgr.flags.c_contiguous
+    np.testing.assert_array_equal(bgr, frame[..., ::-1])
