@@ -207,7 +207,9 @@ def cmd_evaluate(argv: list[str]) -> int:
     print(f"{n['scored']} of {n['listed']} clips scored ({n['unreadable']} unreadable); "
           f"{n['known_class']} of the checkpoint's classes, {n['unknown_class']} of others"
           + (f"; {n['duplicates_dropped']} listed again, counted once" if n["duplicates_dropped"] else ""))
-    print(f"accuracy {fmt(r['accuracy'])}   macro-F1 {fmt(r['macro_f1'])}   fall sensitivity "
+    without = r.get("macro_f1_without_other")
+    print(f"accuracy {fmt(r['accuracy'])}   macro-F1 {fmt(r['macro_f1'])}"
+          + (f" ({fmt(without)} without `other`)" if without is not None else "") + "   fall sensitivity "
           f"{fmt(fall.get('sensitivity'))} (alerted {fmt(fall.get('alert_recall'))})   specificity {fmt(fall.get('specificity'))}   "
           f"false alerts/h {fmt(fall.get('false_alerts_per_hour'), 1)}")
     for u in r["unreadable"]:

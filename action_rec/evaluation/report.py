@@ -66,6 +66,9 @@ def evaluation_report(r: dict, rows: list[dict]) -> str:
                     "false fall alerts / hour"],
                    [[fmt(r["accuracy"]), fmt(r["macro_f1"]), fmt(fall and fall["sensitivity"]),
                      fmt(fall and fall["specificity"]), fmt(fall and fall["false_alerts_per_hour"], 1)]]),
+           *([] if r.get("macro_f1_without_other") is None else
+             ["", f"Macro-F1 over the classes but `other`: {fmt(r['macro_f1_without_other'])} (the mean of their F1s "
+                  "below; what a checkpoint without `other` gets with its `other` clips scored apart)."]),
            "", f"Accuracy, macro-F1, the confusion matrix and the per-class scores cover the "
                f"{n['known_class']} scored clips of the checkpoint's classes. "
                f"Clips of other classes ({unknown}) are listed apart below and count as clips that "

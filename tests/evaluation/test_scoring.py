@@ -97,6 +97,7 @@ def test_metrics_equal_hand_computed(setup, tmp_path):
     assert [pc[c]["f1"] for c in NAMES] == pytest.approx([2 / 3, 2 / 3, 2 / 5])
     assert [pc[c]["support"] for c in NAMES] == [2, 3, 2]
     assert r["macro_f1"] == pytest.approx(26 / 45)
+    assert r["macro_f1_without_other"] is None  # no `other` class: macro-F1 is already over the actions
 
     fall = r["fall"]
     assert (fall["fall_clips"], fall["detected"], fall["sensitivity"]) == (2, 1, 0.5)
@@ -310,3 +311,19 @@ def test_duration_is_the_one_label_reports(make_checkpoint, make_video, tmp_path
     labelled = {Path(x.path).stem: x.duration_s for x in label_videos([tmp_path / "ds"], ckpt, workers=0)}
     assert labelled == {"falling": pytest.approx(6.375), "walking": pytest.approx(7.875)}
     assert r["fall"]["non_fall_hours"] == pytest.approx(7.875 / 3600)
+
+
+def test_macro_f1_without_other_averages_the_action_classes_f1():
+    """A checkpoint with an `other` class: the mean F1 of its other classes, `other`'s own F1 left out (an `other`
+    clip called walking still costs walking's precision)."""
+    from action_rec.evaluation.scoring import class_metrics
+
+    names = ["falling", "other", "running", "walking"]
+    # true -> predicted: falling F F; other O W; running R; walking W F
+    true = [0, 0, 1, 1, 2, 3, 3]
+    pred = [0, 0, 1, 3, 2, 3, 0]
+    r = class_metrics(true, pred, names)
+    f1 = {c: r["per_class"][c]["f1"] for c in names}
+    assert [f1[c] for c in names] == pytest.approx([0.8, 2 / 3, 1, 0.5])
+    assert r["macro_f1_without_other"] == pytest.approx((0.8 + 1 + 0.5) / 3)
+    assert r["macro_f1"] == pytest.approx((0.8 + 2 / 3 + 1 + 0.5) / 4)
