@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import time
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,6 +109,10 @@ class ExtractReport:
         return s
 
 
+# A stored file that cannot be read back (e.g. truncated by a full disk or a copy): computed again, never fatal.
+_DAMAGED = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
+
+
 class BoxStore:
     """The person detector's boxes of each clip, beside the features (<cache_root>/detections-<key>/, the key hashing
     the detector's weights, input size and confidence, and the sampling rate). The detector is most of a person
@@ -124,7 +129,7 @@ class BoxStore:
             with np.load(self.files.entry(video)) as z:
                 counts, rows = z["counts"], z["boxes"]
             known = np.split(rows, np.cumsum(counts)[:-1]) if len(counts) else []
-        except (OSError, KeyError, ValueError):
+        except _DAMAGED:
             known = None
         return BoxLog(self.detector, known)
 
@@ -173,7 +178,7 @@ class CropStore:
         try:
             with np.load(self.files.entry(video)) as z:
                 known = dict(zip(map(bytes, z["keys"]), z["rows"]))
-        except (OSError, KeyError, ValueError):
+        except _DAMAGED:
             known = {}
         return CropLog(self.backbone, known)
 

@@ -176,3 +176,26 @@ def test_person_passes_over_a_clip_share_its_crop_rows(tmp_path, backbone):
     store = features.CropStore(root, backbone)  # another backbone identity: nothing known
     other = features.CropStore(root, build_backbone("efficientnet_lite0", weights="random", image_size=96))
     assert store.log(video).known and not other.log(video).known
+
+
+def test_a_damaged_box_or_crop_store_file_is_computed_again(tmp_path, backbone):
+    """A truncated stored file (a full disk, a half copy) is read as nothing stored: the pass runs the detector and the
+    backbone again and gives the same features, never an error."""
+    from tests.inference.test_tracks import BlobDetector, two_people_video
+
+    from action_rec.features.person import PersonFeatures
+
+    video = two_people_video(tmp_path / "v" / "two.mp4")
+    root = tmp_path / "cache"
+    cache, _ = features.extract([video], PersonFeatures(backbone, "person", BlobDetector()), fps=4, cache_root=root,
+                                progress=False)
+    want = cache.load(video)[0]
+    stored = list(root.glob("detections-*/*.npz")) + list(root.glob(f"{backbone.name}-crops-*/*.npz"))
+    assert len(stored) == 2
+    for f in stored:
+        f.write_bytes(f.read_bytes()[:200])  # starts as a zip, ends early
+    cache.entry(video).unlink()
+    again, rep = features.extract([video], PersonFeatures(backbone, "person", BlobDetector()), fps=4, cache_root=root,
+                                  progress=False)
+    assert rep.extracted and not rep.failed
+    np.testing.assert_array_equal(again.load(video)[0], want)
