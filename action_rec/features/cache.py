@@ -54,6 +54,10 @@ def content_key(path: str | os.PathLike) -> str:
     return h.hexdigest()[:20]
 
 
+# A stored file that cannot be read back (e.g. truncated by a full disk or a copy): computed again, never fatal.
+_DAMAGED = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
+
+
 class FeatureCache:
     def __init__(self, root: str | os.PathLike, identity: dict, fps: float):
         self.spec = {"identity": identity, "fps": float(fps)}
@@ -69,9 +73,12 @@ class FeatureCache:
         return self.dir / f"{self._keys[stamp]}.npz"
 
     def has(self, video) -> bool:
+        """An entry that opens: one cut short (a full disk, a half copy) is not there, so `extract` writes it again.
+        Opening an .npz reads only its directory at the end, not the arrays."""
         try:
-            return self.entry(video).exists()
-        except OSError:
+            with np.load(self.entry(video)) as z:
+                return "features" in z.files
+        except _DAMAGED:
             return False
 
     def load(self, video) -> tuple[np.ndarray, np.ndarray]:
@@ -107,10 +114,6 @@ class ExtractReport:
         for path, why in self.failed.items():
             s += f"\n  skipped {path}: {why}"
         return s
-
-
-# A stored file that cannot be read back (e.g. truncated by a full disk or a copy): computed again, never fatal.
-_DAMAGED = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
 
 
 class BoxStore:

@@ -178,9 +178,9 @@ def test_person_passes_over_a_clip_share_its_crop_rows(tmp_path, backbone):
     assert store.log(video).known and not other.log(video).known
 
 
-def test_a_damaged_box_or_crop_store_file_is_computed_again(tmp_path, backbone):
-    """A truncated stored file (a full disk, a half copy) is read as nothing stored: the pass runs the detector and the
-    backbone again and gives the same features, never an error."""
+def test_a_damaged_cache_file_is_computed_again(tmp_path, backbone):
+    """A truncated stored file (a full disk, a half copy) of features, boxes or crop rows is read as nothing stored:
+    the pass runs the detector and the backbone again and gives the same features, never an error."""
     from tests.inference.test_tracks import BlobDetector, two_people_video
 
     from action_rec.features.person import PersonFeatures
@@ -194,7 +194,9 @@ def test_a_damaged_box_or_crop_store_file_is_computed_again(tmp_path, backbone):
     assert len(stored) == 2
     for f in stored:
         f.write_bytes(f.read_bytes()[:200])  # starts as a zip, ends early
-    cache.entry(video).unlink()
+    entry = cache.entry(video)
+    entry.write_bytes(entry.read_bytes()[:300])  # the features too: not there, extracted again
+    assert not cache.has(video)
     again, rep = features.extract([video], PersonFeatures(backbone, "person", BlobDetector()), fps=4, cache_root=root,
                                   progress=False)
     assert rep.extracted and not rep.failed
