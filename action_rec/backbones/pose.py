@@ -109,9 +109,9 @@ class PoseNet(nn.Module):
         """landmarks() of each image; OpenVINO runs several at once (pose_runtime.OpenVINORunner.many)."""
         if len(images) <= 1:
             return [self.landmarks(image) for image in images]
-        many = getattr(self.runner(), "many", None)
+        run = self.runner()
         xs = [np.ascontiguousarray(image, dtype=np.float32)[None] for image in images]
-        return many(xs) if many else [self._run(x) for x in xs]
+        return run.many(xs) if hasattr(run, "many") else [run(x) for x in xs]
 
     def row(self, image: np.ndarray, lying: bool = False) -> np.ndarray:
         return self.rows([image], [lying])[0]
