@@ -23,7 +23,8 @@ from ..decision.windows import take, window_starts  # noqa: F401  (re-exported: 
 from ..features import cache as features
 from ..features.person import build_features
 from ..utils.errors import UsageError
-from .datasets import assign_splits, discover, select_classes, subsample_sources
+from ..video.region import regions_by_size
+from .datasets import assign_splits, discover, select_classes, subsample_sources, with_regions
 from .items import DatasetError, VideoItem
 
 log = logging.getLogger(__name__)
@@ -117,8 +118,8 @@ class ActionDataModule(L.LightningDataModule):
                  fps: float = 8.0, window: int = 16,
                  cache_dir: str = "cache/features", val_fraction: float = 0.15,
                  test_fraction: float = 0.15, split_seed: int = 0, group_pattern: str | None = None,
-                 group_column: str | None = None, stratify: bool = False, folds: int = 1, fold: int = 0,
-                 subsample_train: float = 1.0, source_balance: float = 0.0,
+                 group_column: str | None = None, regions: dict[str, str] | None = None,
+                 stratify: bool = False, folds: int = 1, fold: int = 0, subsample_train: float = 1.0, source_balance: float = 0.0,
                  batch_size: int = 64, windows_per_clip: int = 8, augment: bool = True,
                  feature_noise: float = 0.1, mirror: bool = True, synthetic_pose: int | dict[str, int] = 0,
                  extract_batch_size: int | None = None, device: str = "cpu", num_workers: int = 0,
@@ -151,6 +152,10 @@ class ActionDataModule(L.LightningDataModule):
             val_fraction, test_fraction, split_seed, group_pattern: hash split of videos without an
                 explicit split; group_pattern is a regex on the file stem whose first group ties clips
                 of one source together.
+            regions: the part of the frames to read, by frame size, for recordings that hold more than one view:
+                {'640x240': '0.5,0,1,1'} reads only the right half of 640x240 clips (UR Fall Detection's colour
+                view beside its depth map); x0,y0,x1,y1 as fractions of the frame (video/region.py). A manifest's
+                `region` column sets it per clip instead. Label and live read whole frames.
             group_column: a manifest column that names each clip's source (e.g. source_repo): clips of one
                 source never straddle splits.
             stratify: place whole groups so that val and test get their share of every class (a hash alone can
@@ -210,6 +215,8 @@ class ActionDataModule(L.LightningDataModule):
         if folds > 1 and not 0 <= fold < folds:
             raise UsageError(f"data.fold must be in 0..{folds - 1} for {folds} folds, got {fold}")
         self.class_names, self.items = select_classes(discover(data, group_column=group_column), classes)
+        self.regions = regions_by_size(regions)
+        self.items = with_regions(self.items, regions)
         if len(self.class_names) < 2:
             found = f"only '{self.class_names[0]}'" if self.class_names else "none"
             raise DatasetError(f"{data}: a classifier needs at least two classes, found {found}; add a folder "
@@ -247,7 +254,9 @@ class ActionDataModule(L.LightningDataModule):
         return {"backbone": self.backbone.identity(), "weights_arg": self.hparams.weights,
                 "detector_arg": self.hparams.detector, "tracker_arg": self.hparams.tracker,
                 "fps": float(self.hparams.fps),
-                "window": int(self.hparams.window), "padding": "repeat_last"}
+                "window": int(self.hparams.window), "padding": "repeat_last",
+                # label, live and evaluate read frames of these sizes as training did (video/region.py)
+                **({"regions": {f"{w}x{h}": r.text for (w, h), r in self.regions.items()}} if self.regions else {})}
 
     @property
     def class_counts(self) -> list[int]:
@@ -257,7 +266,8 @@ class ActionDataModule(L.LightningDataModule):
     def prepare_data(self):
         self.cache, self.report = features.extract(
             [it.path for it in self.items], self.backbone, self.hparams.fps, self.hparams.cache_dir,
-            self.hparams.extract_batch_size, progress=self.hparams.progress)
+            self.hparams.extract_batch_size, progress=self.hparams.progress,
+            regions={it.path: it.region for it in self.items})
         log.info(self.report.summary())
         if self.report.failed:
             print(self.report.summary())
@@ -266,9 +276,9 @@ class ActionDataModule(L.LightningDataModule):
         cache = features.FeatureCache(self.hparams.cache_dir, self.backbone.identity(), self.hparams.fps)
         clips, kept = [], []
         for it in self.splits[split]:
-            if not cache.has(it.path):
+            if not cache.has(it.path, it.region):
                 continue  # failed extraction: already reported by prepare_data
-            clips.append((cache.load(it.path)[0], self.class_names.index(it.label)))
+            clips.append((cache.load(it.path, it.region)[0], self.class_names.index(it.label)))
             kept.append(it)
         if split == "train":
             self.real_train_clips = len(clips)

@@ -2,8 +2,9 @@
 
 Folder layouts:  root/<label>/**/*.mp4            (split by hashing a group key)
                  root/{train,val,test}/<label>/...  (explicit splits)
-CSV manifest:    path,label[,split][,group] (extra columns are ignored; relative paths are relative to the
-                 CSV's folder), e.g. ../shared/realvids/MANIFEST.csv.
+CSV manifest:    path,label[,split][,group][,region] (extra columns are ignored; relative paths are relative to the
+                 CSV's folder), e.g. ../shared/realvids/MANIFEST.csv; region: the part of the frames to read,
+                 x0,y0,x1,y1 fractions (video/region.py).
 Split files:     UCF101-style classInd.txt + trainlistNN.txt/testlistNN.txt (HMDB51 as UCF101-style lists,
                  or its own <class>_test_splitN.txt files); see splitfiles.py.
 Hash splits keep every clip of one group (by default the file itself; `group_pattern` can tie e.g. the
@@ -17,9 +18,12 @@ import hashlib
 import logging
 import os
 import re
+from dataclasses import replace
 from pathlib import Path
 
-from ..video.reader import VIDEO_EXTENSIONS, is_video_file
+from ..utils.errors import UsageError
+from ..video.reader import VIDEO_EXTENSIONS, VideoReadError, is_video_file, probe
+from ..video.region import Region, regions_by_size
 from .items import DatasetError, VideoItem
 from .splitfiles import find_split_files, from_split_files
 
@@ -70,8 +74,12 @@ def _from_manifest(csv_path: Path, allow_missing: bool = False, group_column: st
             split = (row.get("split") or "").strip() or None
             if split is not None and split not in SPLITS:
                 raise DatasetError(f"{csv_path}:{line}: split '{split}' is not one of {SPLITS}")
+            try:
+                region = Region.parse(row.get("region"))
+            except UsageError as e:
+                raise DatasetError(f"{csv_path}:{line}: {e}") from None
             items.append(VideoItem(str(p), label, split, (row.get(group_column) or "").strip() or None,
-                                   where=f"{csv_path}:{line}"))
+                                   where=f"{csv_path}:{line}", region=region))
     if not items:
         raise DatasetError(f"{csv_path}: manifest has no rows")
     return items
@@ -136,6 +144,25 @@ def discover(source: str | Path | list, allow_missing: bool = False,
     for note in notes:
         log.warning(note)
     return items
+
+
+def with_regions(items: list[VideoItem], regions: dict | None) -> list[VideoItem]:
+    """Each clip without a region of its own (a manifest's `region` column) gets the one `regions` gives its frame
+    size ({'640x240': '0.5,0,1,1'}: UR Fall's colour half); a clip that cannot be opened is left as it is (its
+    extraction reports it)."""
+    by_size = regions_by_size(regions)
+    if not by_size:
+        return items
+    out = []
+    for it in items:
+        if it.region is None:
+            try:
+                info = probe(it.path)
+                it = replace(it, region=by_size.get((info.width, info.height)))
+            except (VideoReadError, OSError):
+                pass
+        out.append(it)
+    return out
 
 
 def group_of(item: VideoItem, pattern: str | None) -> str:

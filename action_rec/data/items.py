@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..utils.errors import UsageError
+from ..video.region import Region
 
 
 class DatasetError(UsageError):
@@ -22,3 +23,4 @@ class VideoItem:
     split: str | None = None
     group: str | None = None
     where: str | None = field(default=None, compare=False)  # "MANIFEST.csv:12": where it is listed, for messages
+    region: Region | None = None  # the part of its frames to read (video/region.py); None: the whole frame

@@ -32,12 +32,13 @@ from torchmetrics.functional.classification import (multiclass_accuracy, multicl
                                                     multiclass_f1_score, multiclass_precision,
                                                     multiclass_recall)
 
-from ..data.datasets import SPLITS, assign_splits, scan
+from ..data.datasets import SPLITS, assign_splits, scan, with_regions
 from ..data.items import DatasetError, VideoItem
 from ..decision import operating_point as op
 from ..features import cache as features
 from ..utils.io import atomic_write, atomic_write_text
 from ..video.reader import VideoReadError, clip_duration_s, probe
+from ..video.region import region_of
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,8 @@ def load_eval_set(data: str | os.PathLike, split: str | None = None) -> EvalSet:
         group_column = None
     # A listed clip that is missing is scored as unreadable, like a corrupt one: the run goes on.
     items, duplicates = scan(src, allow_missing=True, group_column=group_column)
+    if kw:  # a training config's regions, as its datamodule read the clips
+        items = with_regions(items, cfg.get("regions"))
     explicit = any(it.split for it in items)
     split = split or ("test" if explicit else "all")
     if split != "all":
@@ -113,6 +116,15 @@ def _kind(src: Path) -> str:
     if found:
         return f"{'UCF101' if found[0] == 'ucf' else 'HMDB51'}-style split files (split {found[2]})"
     return "CSV manifest" if src.is_file() else "folder per class"
+
+
+def _frame_size(path: str) -> tuple[int, int]:
+    """(width, height) of a clip's frames; (0, 0) for one that cannot be opened (its extraction reports it)."""
+    try:
+        info = probe(path)
+        return info.width, info.height
+    except (VideoReadError, OSError):
+        return 0, 0
 
 
 def checkpoint_identity(path: str | os.PathLike, predictor) -> dict:
@@ -249,15 +261,18 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
     unknown = _unknown_check(eval_set.items, names, eval_set.identity["source"], strict_labels)
     embed = per_track_features(pred, tracks, max_tracks) or pred.backbone
     cache_root = cache_dir or eval_set.cache_dir or "cache/features"
+    # a clip without a region of its own gets the checkpoint's for its frame size, as label would read it
+    regions = {it.path: it.region or (region_of(pred.regions, *_frame_size(it.path)) if pred.regions else None)
+               for it in eval_set.items}
     cache, ext = features.extract([it.path for it in eval_set.items], embed, pred.fps, cache_root,
-                                  progress=progress)
+                                  progress=progress, regions=regions)
     rows, unreadable, curve_clips = [], [], []
     for it in eval_set.items:
-        if it.path in ext.failed or not cache.has(it.path):
+        if it.path in ext.failed or not cache.has(it.path, regions[it.path]):
             unreadable.append({"path": it.path, "label": it.label,
                                "reason": ext.failed.get(it.path, "no features in the cache")})
             continue
-        r, duration = score_clip(pred, it.path, cache.load(it.path)[0])
+        r, duration = score_clip(pred, it.path, cache.load(it.path, regions[it.path])[0])
         if pred.rule.fall_class in names:
             curve_clips.append(op.Clip(fall_sequences(r, names.index(pred.rule.fall_class)), duration,
                                        it.label == pred.rule.fall_class))

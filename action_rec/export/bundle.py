@@ -151,6 +151,7 @@ def manifest(pred, ckpt_path: Path | None) -> dict:
         "window": int(pred.window),
         "default_stride": max(1, int(pred.window) // 2),
         "padding": spec.get("padding", "repeat_last"),
+        "regions": dict(spec.get("regions") or {}),  # frame size -> x0,y0,x1,y1 to read (video/region.py)
         "features": "frame",
         "feature_dim": int(ident["feature_dim"]),
         "backbone": {k: ident[k] for k in ("backbone", "weights", "precision", "quant_version") if k in ident}

@@ -35,6 +35,7 @@ from ..decision.rule import FallRule
 from ..decision.windows import VideoPrediction, take, video_prediction, windows
 from ..inference.stream import WindowResult
 from ..utils.errors import UsageError
+from ..video.region import regions_by_size
 
 FORMAT_VERSION = 1  # bump when a bundle's files or bundle.json change meaning; older readers then refuse it
 MANIFEST = "bundle.json"
@@ -234,6 +235,7 @@ class BundlePredictor:
         try:
             self.class_names = [str(c) for c in meta["classes"]]
             self.fps, self.window = float(meta["fps"]), int(meta["window"])
+            self.regions = regions_by_size(meta.get("regions"))  # bundles of before regions read whole frames
             r = meta["fall_rule"]
             self.rule = rule or FallRule(str(r["fall_class"]), float(r["threshold"]), int(r["k"]), int(r["m"]))
             lstm = meta["lstm"]
@@ -260,7 +262,7 @@ class BundlePredictor:
     def predict_video(self, path: str | os.PathLike, stride: int | None = None) -> VideoPrediction:
         from ..features.cache import extract_video
 
-        feats, _ = extract_video(self.backbone, path, self.fps)
+        feats, _ = extract_video(self.backbone, path, self.fps, region=self.regions or None)
         return self.predict_features(str(path), feats, stride)
 
     def streaming_classifier(self, window: int, stride: int) -> BundleStreamingClassifier:

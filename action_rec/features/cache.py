@@ -15,7 +15,7 @@ import logging
 import os
 import time
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,34 +64,36 @@ class FeatureCache:
         self.dir = Path(root) / f"{identity['backbone']}-{_digest(self.spec)[:12]}"
         self._keys: dict[tuple, str] = {}  # (path, size, mtime, inode) -> content_key: hash each file once
 
-    def entry(self, video: str | os.PathLike) -> Path:
+    def entry(self, video: str | os.PathLike, region=None) -> Path:
+        """The video's file, by its content; a region (video/region.py) of its frames is another entry."""
         p = Path(video).resolve()
         st = p.stat()
         stamp = (str(p), st.st_size, st.st_mtime_ns, st.st_ino)
         if stamp not in self._keys:
             self._keys[stamp] = content_key(p)
-        return self.dir / f"{self._keys[stamp]}.npz"
+        cut = "" if region is None else "-" + _digest(region.text)[:8]
+        return self.dir / f"{self._keys[stamp]}{cut}.npz"
 
-    def has(self, video) -> bool:
+    def has(self, video, region=None) -> bool:
         """An entry that opens: one cut short (a full disk, a half copy) is not there, so `extract` writes it again.
         Opening an .npz reads only its directory at the end, not the arrays."""
         try:
-            with np.load(self.entry(video)) as z:
+            with np.load(self.entry(video, region)) as z:
                 return "features" in z.files
         except _DAMAGED:
             return False
 
-    def load(self, video) -> tuple[np.ndarray, np.ndarray]:
+    def load(self, video, region=None) -> tuple[np.ndarray, np.ndarray]:
         """(features (N, D) float32, timestamps (N,) seconds) for a video already extracted."""
-        with np.load(self.entry(video)) as z:
+        with np.load(self.entry(video, region)) as z:
             return z["features"], z["times"]
 
-    def save(self, video, features: np.ndarray, times: np.ndarray) -> None:
+    def save(self, video, features: np.ndarray, times: np.ndarray, region=None) -> None:
         def write(tmp):
             with open(tmp, "wb") as f:
                 np.savez(f, features=features.astype(np.float32), times=times.astype(np.float64),
-                         source=str(Path(video).resolve()))
-        atomic_write(self.entry(video), write)
+                         source=str(Path(video).resolve()), region="" if region is None else region.text)
+        atomic_write(self.entry(video, region), write)
 
     def write_meta(self) -> None:
         meta = self.dir / "meta.json"
@@ -127,16 +129,16 @@ class BoxStore:
         self.detector = detector
         self.files = FeatureCache(root, {"backbone": "detections", **ident}, fps)
 
-    def log(self, video) -> BoxLog:
+    def log(self, video, region=None) -> BoxLog:
         try:
-            with np.load(self.files.entry(video)) as z:
+            with np.load(self.files.entry(video, region)) as z:
                 counts, rows = z["counts"], z["boxes"]
             known = np.split(rows, np.cumsum(counts)[:-1]) if len(counts) else []
         except _DAMAGED:
             known = None
         return BoxLog(self.detector, known)
 
-    def save(self, video, log: BoxLog) -> None:
+    def save(self, video, log: BoxLog, region=None) -> None:
         if log.known is not None and len(log.known) == len(log.seen):
             return  # stored already
         rows = np.concatenate(log.seen) if log.seen else np.zeros((0, 6), np.float32)
@@ -144,7 +146,7 @@ class BoxStore:
         def write(tmp):
             with open(tmp, "wb") as f:
                 np.savez(f, boxes=rows.astype(np.float32), counts=np.asarray([len(b) for b in log.seen], np.int64))
-        atomic_write(self.files.entry(video), write)
+        atomic_write(self.files.entry(video, region), write)
 
 
 class BoxLog:
@@ -177,15 +179,15 @@ class CropStore:
         self.backbone = backbone
         self.files = FeatureCache(root, {**backbone.identity(), "backbone": f"{backbone.name}-crops"}, 0.0)
 
-    def log(self, video) -> CropLog:
+    def log(self, video, region=None) -> CropLog:
         try:
-            with np.load(self.files.entry(video)) as z:
+            with np.load(self.files.entry(video, region)) as z:
                 known = dict(zip(map(bytes, z["keys"]), z["rows"]))
         except _DAMAGED:
             known = {}
         return CropLog(self.backbone, known)
 
-    def save(self, video, log: CropLog) -> None:
+    def save(self, video, log: CropLog, region=None) -> None:
         if not log.added:
             return
         keys = np.array([np.frombuffer(k, np.uint8) for k in log.known], np.uint8)
@@ -194,7 +196,7 @@ class CropStore:
         def write(tmp):
             with open(tmp, "wb") as f:
                 np.savez(f, keys=keys, rows=rows)
-        atomic_write(self.files.entry(video), write)
+        atomic_write(self.files.entry(video, region), write)
 
 
 class CropLog:
@@ -233,19 +235,20 @@ def crop_backbone_of(backbone):
 
 
 def extract_video(backbone, video, fps: float, batch_size: int | None = None, chunk: int = 32,
-                  boxes: BoxLog | None = None, crops: CropLog | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  boxes: BoxLog | None = None, crops: CropLog | None = None, region=None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Features of every sampled frame of one video, through the backbone `chunk` frames at a time while
     a background thread decodes the next ones. batch_size=None: the backbone's own best batch size
     (small batches keep activations in the CPU's cache: 3x faster than 32 at 224 px here). boxes: the person
     detector's boxes of this video (BoxStore.log) and crops its known crop rows (CropStore.log), for person
-    features."""
+    features. region: only that part of each frame (video/region.py)."""
     kw = {} if batch_size is None else {"batch_size": batch_size}
     # person features carry a tracker from frame to frame
     embedder = backbone.video_embedder(boxes, crops) if boxes or crops else backbone.video_embedder()
     if not backbone.fits_frames:
         kw = {}
     feats, times, frames = [], [], []
-    for t, frame in prefetch(iter_sampled(video, fps), size=2 * chunk):
+    for t, frame in prefetch(iter_sampled(video, fps, region=region), size=2 * chunk):
         frames.append(frame)
         times.append(t)
         if len(frames) == chunk:
@@ -257,27 +260,31 @@ def extract_video(backbone, video, fps: float, batch_size: int | None = None, ch
 
 
 def extract(videos: Sequence[str | os.PathLike], backbone, fps: float, cache_root: str | os.PathLike,
-            batch_size: int | None = None, progress: bool = True) -> tuple[FeatureCache, ExtractReport]:
-    """Extract every video not yet in the cache. A bad video is reported and skipped, never fatal."""
+            batch_size: int | None = None, progress: bool = True, regions: Mapping[str, object] | None = None
+            ) -> tuple[FeatureCache, ExtractReport]:
+    """Extract every video not yet in the cache. A bad video is reported and skipped, never fatal. regions: the
+    Region (video/region.py) of a video's frames to use, by its path as given; the whole frame if not there."""
+    regions = {str(k): r for k, r in (regions or {}).items() if r is not None}
     cache = FeatureCache(cache_root, backbone.identity(), fps)
     cache.write_meta()
     report = ExtractReport()
     todo = []
     for v in videos:
-        (report.cached if cache.has(v) else todo).append(str(v))
+        (report.cached if cache.has(v, regions.get(str(v))) else todo).append(str(v))
     start = time.perf_counter()
     detector = detector_of(backbone)
     store = BoxStore(cache_root, detector, fps) if detector is not None and todo else None
     crop_store = CropStore(cache_root, crop_backbone_of(backbone)) if store else None
     bar = tqdm(todo, desc=f"extract [{backbone.name}]", unit="video", disable=not progress or not todo)
     for v in bar:
+        region = regions.get(v)
         try:
-            boxes, crops = (store.log(v), crop_store.log(v)) if store else (None, None)
-            feats, times = extract_video(backbone, v, fps, batch_size, boxes=boxes, crops=crops)
+            boxes, crops = (store.log(v, region), crop_store.log(v, region)) if store else (None, None)
+            feats, times = extract_video(backbone, v, fps, batch_size, boxes=boxes, crops=crops, region=region)
             if store:
-                store.save(v, boxes)
-                crop_store.save(v, crops)
-            cache.save(v, feats, times)
+                store.save(v, boxes, region)
+                crop_store.save(v, crops, region)
+            cache.save(v, feats, times, region)
         except (VideoReadError, OSError, ValueError) as e:
             report.failed[v] = str(e)
             log.warning("skipping %s: %s", v, e)

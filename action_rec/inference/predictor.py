@@ -25,6 +25,7 @@ from ..features.detector import VERSION as PERSON_VERSION
 from ..features.person import build_features
 from ..model.classifier import FORMAT_VERSION, ActionClassifier
 from ..utils.errors import UsageError
+from ..video.region import regions_by_size
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,8 @@ class Predictor:
         spec = self.model.hparams.data_spec
         ident = spec["backbone"]
         self.fps, self.window = spec["fps"], spec["window"]
+        # the part of the frames it was trained on, per frame size (data.regions; video/region.py)
+        self.regions = regions_by_size(spec.get("regions"))
         if ident.get("precision") == "int8" and ident.get("quant_version") != QUANT_VERSION:
             # Another INT8 recipe gives other features: rebuilding today's network would feed the model features
             # it never saw (recipe 1 also gave different features on AVX2 and VNNI CPUs).
@@ -129,5 +132,5 @@ class Predictor:
         return StreamingClassifier(self.model.net, window, stride)
 
     def predict_video(self, path: str | os.PathLike, stride: int | None = None) -> VideoPrediction:
-        feats, _ = extract_video(self.backbone, path, self.fps)
+        feats, _ = extract_video(self.backbone, path, self.fps, region=self.regions or None)
         return self.predict_features(str(path), feats, stride)

@@ -30,9 +30,9 @@ from .run import check_request, error_result, load_predictor, safe_result
 class _Videos(Dataset):
     """One item per video: all its model-ready frames (decoded in a DataLoader worker), or its error."""
 
-    def __init__(self, jobs: list[Job], fps: float, preprocess, fit: bool = True):
-        # fit=False: whole frames (person features crop them themselves)
-        self.jobs, self.fps, self.preprocess, self.fit = jobs, fps, preprocess, fit
+    def __init__(self, jobs: list[Job], fps: float, preprocess, fit: bool = True, regions=None):
+        # fit=False: whole frames (person features crop them themselves); regions: the checkpoint's (region.py)
+        self.jobs, self.fps, self.preprocess, self.fit, self.regions = jobs, fps, preprocess, fit, regions
 
     def __len__(self) -> int:
         return len(self.jobs)
@@ -41,7 +41,8 @@ class _Videos(Dataset):
         job, frames, info, error = self.jobs[i], [], None, None
         if job.error:
             return {"index": i, "frames": None, "info": None, "error": job.error}
-        for kind, _, *rest in decode_job(i, job.path, self.fps, self.preprocess, chunk=64, fit=self.fit):
+        for kind, _, *rest in decode_job(i, job.path, self.fps, self.preprocess, chunk=64, fit=self.fit,
+                                         regions=self.regions):
             if kind == "frames":
                 frames.append(rest[0])
             elif kind == "done":
@@ -107,7 +108,7 @@ class _Data(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(_Videos(self.todo, self.pred.fps, self.pred.backbone.preprocess,
-                                  self.pred.backbone.fits_frames),
+                                  self.pred.backbone.fits_frames, getattr(self.pred, "regions", None) or None),
                           batch_size=self.videos_per_batch, num_workers=self.workers, collate_fn=list,
                           persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
 

@@ -87,7 +87,8 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     on = getattr(fe, "device_type", None) or next(fe.parameters()).device.type  # a bundle's backbone: "cpu"
     own = on == "cpu" or not fe.fits_frames
     src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, fe.preprocess,
-                   workers, chunk, backbone=fe.worker_embedder(threads=1) if own else None)
+                   workers, chunk, backbone=fe.worker_embedder(threads=1) if own else None,
+                   regions=getattr(pred, "regions", None) or None)
 
     def flush():
         out = pred.backbone.embed(join_frames([f for _, _, f in pending]), **kw)

@@ -176,7 +176,8 @@ def run(a: argparse.Namespace, out=sys.stdout, log=sys.stderr, source=None, pred
         recorder.fps = source.fps or 30.0
 
     slot = LatestSlot(readers=2, lossless=source.is_file and not realtime)
-    capture = CaptureThread(source, slot, realtime=realtime, stall_s=a.stall_timeout)
+    capture = CaptureThread(source, slot, realtime=realtime, stall_s=a.stall_timeout,
+                            regions=getattr(predictor, "regions", None))
     worker = ModelWorker(model, slot, 1, outputs)
     draw = not a.headless or recorder is not None or a.benchmark
     stop, why_stop = threading.Event(), []

@@ -122,14 +122,14 @@ def track_clips(rows: list[dict], held_out: list[list], progress: bool = True) -
         return None
     preds = [first] + [Predictor(r["checkpoint"]) for r in rows[1:]]
     cache, _ = extract([it.path for items in held_out for it in items], embed, preds[0].fps, rows[0]["cache_dir"],
-                       progress=progress)
+                       progress=progress, regions={it.path: it.region for items in held_out for it in items})
     clips, seqs = [], []
     for fold, (pred, items) in enumerate(zip(preds, held_out)):
         fall = pred.class_names.index(pred.rule.fall_class)
         for it in items:
-            if not cache.has(it.path):
+            if not cache.has(it.path, it.region):
                 continue  # unreadable: reported by the extraction
-            r, duration = score_clip(pred, it.path, cache.load(it.path)[0])
+            r, duration = score_clip(pred, it.path, cache.load(it.path, it.region)[0])
             p_fall = fall_sequences(r, fall)
             clips.append(Clip(p_fall, duration, it.label == pred.rule.fall_class))
             surest = surest_person(r.tracks or [])  # the label without events, for tracked_scores' rule

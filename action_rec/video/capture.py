@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from .reader import _MAX_SANE_FPS, VideoReadError, _open
+from .region import cut
 
 
 class SourceError(RuntimeError):
@@ -132,9 +133,11 @@ class CaptureThread(threading.Thread):
     stall_s: a live source that delivers nothing for this long is given up on.
     """
 
-    def __init__(self, source: Source, slot: LatestSlot, realtime: bool = True, stall_s: float = 5.0):
+    def __init__(self, source: Source, slot: LatestSlot, realtime: bool = True, stall_s: float = 5.0,
+                 regions=None):
         super().__init__(name="capture", daemon=True)  # daemon: a driver stuck in read() cannot hang exit
         self.source, self.slot, self.realtime, self.stall_s = source, slot, realtime, stall_s
+        self.regions = regions  # the checkpoint's part of the frames to read (video/region.py): cut here, once
         self._halt = threading.Event()
         self.decode_s: deque[float] = deque(maxlen=20_000)  # bounded: cameras run for days
 
@@ -182,6 +185,8 @@ class CaptureThread(threading.Thread):
             else:
                 t0 = now if t0 is None else t0
                 t = t_end = now - t0  # a camera frame is what it shows at the moment it arrived
+            if self.regions:
+                bgr = cut(bgr, self.regions)
             if not self.slot.put(Frame(bgr, seq, t, t_end, now, self.decode_s[-1])):
                 return
             seq += 1

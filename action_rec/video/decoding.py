@@ -36,9 +36,10 @@ from .reader import VideoReadError, clip_duration_s, iter_sampled, probe
 _MIN_DECODED_FRACTION = 0.5
 
 
-def iter_fitted(path, fps: float, preprocess, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
-    """(t_seconds, HxWx3 uint8 frame already resized/padded for the backbone); threads: decoder threads."""
-    for t, frame in iter_sampled(path, fps, threads):
+def iter_fitted(path, fps: float, preprocess, threads: int = 0, regions=None) -> Iterator[tuple[float, np.ndarray]]:
+    """(t_seconds, HxWx3 uint8 frame already resized/padded for the backbone); threads: decoder threads; regions:
+    the part of the frames to read (video/region.py)."""
+    for t, frame in iter_sampled(path, fps, threads, region=regions):
         slot = np.full((*preprocess.input_shape(*frame.shape[:2]), 3), preprocess.pad_value, dtype=np.uint8)
         preprocess._fit(frame, slot)
         yield t, slot
@@ -53,9 +54,10 @@ def join_frames(chunks) -> np.ndarray | list[np.ndarray]:
 
 
 def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone=None,
-               threads: int = 0, fit: bool = True) -> Iterator[tuple]:
+               threads: int = 0, fit: bool = True, regions=None) -> Iterator[tuple]:
     """Messages for one video (see the module docstring); fit=False: whole frames, not fitted to the backbone's
-    input (person features: the detector and the crops need them). Never raises for a bad file."""
+    input (person features: the detector and the crops need them); regions: the part of the frames to read, per
+    frame size (a checkpoint's data.regions, video/region.py). Never raises for a bad file."""
 
     # person features (backbone.fits_frames False) need whole frames in order: one embedder per video
     embedder = None if backbone is None else backbone.video_embedder()
@@ -73,7 +75,9 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
         info = probe(path)
         frames, times, n = [], [], 0
         fitted = fit and (backbone is None or backbone.fits_frames)
-        for t, f in iter_fitted(path, fps, preprocess, threads) if fitted else iter_sampled(path, fps, threads):
+        frames_of = (iter_fitted(path, fps, preprocess, threads, regions) if fitted
+                     else iter_sampled(path, fps, threads, region=regions))
+        for t, f in frames_of:
             frames.append(f)
             times.append(t)
             n += 1
@@ -92,7 +96,7 @@ def decode_job(vid, path: str, fps: float, preprocess, chunk: int = 16, backbone
         yield "error", vid, " ".join(str(e).split()) or type(e).__name__
 
 
-def _worker(tasks, results, fps: float, preprocess, chunk: int, backbone=None) -> None:
+def _worker(tasks, results, fps: float, preprocess, chunk: int, backbone=None, regions=None) -> None:
     cv2.setNumThreads(1)  # one video per process already keeps a core busy
     if "torch" in sys.modules:  # imported to unpickle a torch backbone: keep its pools from competing
         sys.modules["torch"].set_num_threads(1)
@@ -114,7 +118,8 @@ def _worker(tasks, results, fps: float, preprocess, chunk: int, backbone=None) -
                 continue
             if job is None:
                 return
-            for msg in decode_job(*job, fps, preprocess, chunk, backbone, threads=1):  # a process per core
+            for msg in decode_job(*job, fps, preprocess, chunk, backbone, threads=1,  # a process per core
+                                  regions=regions):
                 while True:
                     try:
                         results.put(msg, timeout=1.0)
@@ -131,10 +136,10 @@ class ProcessDecoders:
 
     PER_WORKER = 2  # jobs queued per worker, so it never waits for the main process between videos
 
-    def __init__(self, jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None):
+    def __init__(self, jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None, regions=None):
         # spawn, not fork: the parent holds torch/OpenMP threads whose locks a fork would copy
         self._ctx = mp.get_context("spawn")
-        self._args = (fps, preprocess, chunk, backbone)
+        self._args = (fps, preprocess, chunk, backbone, regions)
         self._results = self._ctx.Queue(maxsize=4 * workers)  # backpressure: decoders never run far ahead
         self._paths = dict(jobs)        # vid -> path
         self._todo = deque(self._paths)  # vids not yet handed to a worker
@@ -224,14 +229,14 @@ class ThreadDecoder:
     """workers=0: decode in a background thread of this process (OpenCV releases the GIL); given a `backbone`
     (person features: they follow each video in order), the thread embeds too."""
 
-    def __init__(self, jobs, fps: float, preprocess, chunk: int = 16, backbone=None):
+    def __init__(self, jobs, fps: float, preprocess, chunk: int = 16, backbone=None, regions=None):
         self._q: queue.Queue = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._left = len(jobs)
 
         def work():
             for vid, path in jobs:
-                for msg in decode_job(vid, path, fps, preprocess, chunk, backbone):
+                for msg in decode_job(vid, path, fps, preprocess, chunk, backbone, regions=regions):
                     while not self._stop.is_set():
                         try:
                             self._q.put(msg, timeout=0.1)
@@ -262,9 +267,10 @@ class ThreadDecoder:
         self._thread.join(timeout=2.0)
 
 
-def decoders(jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None):
+def decoders(jobs, fps: float, preprocess, workers: int, chunk: int = 16, backbone=None, regions=None):
     """workers > 0: decoder processes (that also embed, given a `backbone`); 0: a thread, frames only (except for
-    person features, which only a per-video embedder can compute)."""
+    person features, which only a per-video embedder can compute). regions: see decode_job."""
     if workers > 0:
-        return ProcessDecoders(jobs, fps, preprocess, workers, chunk, backbone)
-    return ThreadDecoder(jobs, fps, preprocess, chunk, None if backbone is None or backbone.fits_frames else backbone)
+        return ProcessDecoders(jobs, fps, preprocess, workers, chunk, backbone, regions)
+    return ThreadDecoder(jobs, fps, preprocess, chunk, None if backbone is None or backbone.fits_frames else backbone,
+                         regions)

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..utils.pathcheck import describe_missing
+from .region import cut
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv")
 
@@ -94,8 +95,10 @@ def probe(path: str | os.PathLike) -> VideoInfo:
         cap.release()
 
 
-def iter_sampled(path: str | os.PathLike, fps: float, threads: int = 0) -> Iterator[tuple[float, np.ndarray]]:
-    """Yield (timestamp_s, RGB uint8 frame) at `fps` sample times 0, 1/fps, 2/fps, ... .
+def iter_sampled(path: str | os.PathLike, fps: float, threads: int = 0, region=None
+                 ) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (timestamp_s, RGB uint8 frame) at `fps` sample times 0, 1/fps, 2/fps, ... ; with a region
+    (video/region.py: one Region, or one per frame size), the frames cut to it.
 
     Each sample takes the most recent source frame at or before its time (what a camera shows at that
     instant), so a source slower than `fps` repeats frames and a faster one is skipped with grab() —
@@ -123,7 +126,7 @@ def iter_sampled(path: str | os.PathLike, fps: float, threads: int = 0) -> Itera
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 break
-            held = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            held = cv2.cvtColor(bgr if region is None else cut(bgr, region), cv2.COLOR_BGR2RGB)
             while k < last:
                 yield k / fps, held
                 k += 1

@@ -93,6 +93,27 @@ def test_datamodule_end_to_end(tiny_dataset, tmp_path):
         assert xv.shape[1:] == (6, dm.feature_dim) and len(yv) == len(cv)
 
 
+def test_data_regions_cut_the_frames_of_that_size_for_training(tiny_dataset, tmp_path, make_video):
+    """data.regions: the clips of the named frame size train on that part of their frames (UR Fall's colour half);
+    the rest on whole frames. What training loads is the backbone's embedding of the cut frames."""
+    from action_rec.video import read_sampled
+
+    wide = make_video(tiny_dataset / "walking" / "depth_and_colour.mp4", n_frames=20, fps=10, size=(128, 48))
+    dm = make_dm(tiny_dataset, tmp_path, regions={"128x48": "0.5,0,1,1"}, val_fraction=0.0, test_fraction=0.0)
+    cut = {it.path: it.region.text for it in dm.items if it.region}
+    assert cut == {str(wide): "0.5,0,1,1"}
+    assert dm.data_spec["regions"] == {"128x48": "0.5,0,1,1"}  # the checkpoint carries it to label and live
+    assert "regions" not in make_dm(tiny_dataset, tmp_path).data_spec
+    dm.prepare_data()
+    dm.setup("fit")
+    frames, _ = read_sampled(wide, 5)
+    index = [it.path for it in dm.clip_items["train"]].index(str(wide))
+    np.testing.assert_allclose(dm.clips["train"][index][0], dm.backbone.embed([f[:, 64:] for f in frames]),
+                               rtol=1e-4, atol=1e-5)
+    with pytest.raises(UsageError, match="WIDTHxHEIGHT"):
+        make_dm(tiny_dataset, tmp_path, regions={"wide": "0.5,0,1,1"})
+
+
 def test_datamodule_unknown_class_and_empty_split(tiny_dataset, tmp_path):
     with pytest.raises(DatasetError, match="sitting"):
         make_dm(tiny_dataset, tmp_path, classes=["sitting"])

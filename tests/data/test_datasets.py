@@ -1,6 +1,7 @@
 import pytest
 
-from action_rec.data.datasets import assign_splits, discover, group_of, select_classes, subsample_sources
+from action_rec.data.datasets import (assign_splits, discover, group_of, select_classes, subsample_sources,
+                                     with_regions)
 from action_rec.data.items import DatasetError
 from tests.conftest import REALVIDS
 
@@ -47,11 +48,28 @@ def test_manifest_with_split_and_group(tmp_path, make_video):
     assert items[0].path == str(tmp_path / "v" / "a.mp4")
 
 
+def test_regions_from_a_manifest_column_or_by_frame_size(tmp_path, make_video):
+    """A manifest's `region` sets a clip's region; data.regions gives one to the clips of a frame size that have
+    none; other sizes, and clips that cannot be opened, read whole frames."""
+    make_video(tmp_path / "wide.mp4", n_frames=3, size=(64, 24))
+    make_video(tmp_path / "wide_own.mp4", n_frames=3, size=(64, 24))
+    make_video(tmp_path / "plain.mp4", n_frames=3, size=(32, 24))
+    (tmp_path / "bad.mp4").write_bytes(b"not a video")
+    (tmp_path / "m.csv").write_text('path,label,region\nwide.mp4,a,\nwide_own.mp4,a,"0,0,0.5,1"\nplain.mp4,b,\n'
+                                    'bad.mp4,b,\n')
+    items = discover(tmp_path / "m.csv")
+    assert [it.region.text if it.region else None for it in items] == [None, "0,0,0.5,1", None, None]
+    sized = with_regions(items, {"64x24": "0.5,0,1,1"})
+    assert [it.region.text if it.region else None for it in sized] == ["0.5,0,1,1", "0,0,0.5,1", None, None]
+    assert [it.path for it in sized] == [it.path for it in items] and with_regions(items, None) == items
+
+
 @pytest.mark.parametrize("text,match", [
     ("file,label\nx.mp4,a\n", "missing column"),
     ("path,label\nnope.mp4,a\n", r"m.csv:2: video not found"),
     ("path,label\n,a\n", r"m.csv:2: empty"),
     ("path,label,split\nv.mp4,a,training\n", "split 'training'"),
+    ('path,label,region\nv.mp4,a,"0.5,0,1"\n', r"m.csv:2: a region is four numbers"),
 ])
 def test_bad_manifest_names_the_line(tmp_path, make_video, text, match):
     make_video(tmp_path / "v.mp4", n_frames=2)

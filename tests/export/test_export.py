@@ -69,6 +69,22 @@ def test_bundle_layout_and_manifest(bundle, env):
     assert head["inputs"]["h0"]["shape"] == head["outputs"]["hn"]["shape"] == [2, "batch", h]
     assert meta["graphs"]["backbone.onnx"]["outputs"]["y"]["shape"] == ["n", d]
     assert set(meta["files"]) == {"backbone.onnx", "head.onnx"}
+    assert meta["regions"] == {} and BundlePredictor(bundle).regions == {}
+
+
+def test_a_checkpoints_regions_travel_into_the_bundle(env, tmp_path):
+    """A model trained on a region of its frames (data.regions) reads them so from its bundle too."""
+    from action_rec.video.region import Region
+
+    pred = env[0]
+    spec = pred.model.hparams.data_spec
+    spec["regions"] = {"640x240": "0.5,0,1,1"}
+    try:
+        export_bundle(pred, tmp_path / "model")
+    finally:
+        del spec["regions"]
+    assert json.loads((tmp_path / "model" / "bundle.json").read_text())["regions"] == {"640x240": "0.5,0,1,1"}
+    assert BundlePredictor(tmp_path / "model").regions == {(640, 240): Region(0.5, 0, 1, 1)}
 
 
 def test_bundle_equals_checkpoint_windows_labels_and_events(bundle, env):

@@ -201,3 +201,24 @@ def test_a_damaged_cache_file_is_computed_again(tmp_path, backbone):
                                   progress=False)
     assert rep.extracted and not rep.failed
     np.testing.assert_array_equal(again.load(video)[0], want)
+
+
+def test_a_region_of_the_frames_is_its_own_cache_entry(tmp_path, make_video, backbone):
+    """extract(regions=...) embeds only that part of each frame, kept beside the whole-frame features of the same
+    clip (neither overwrites the other), and is found again on a rerun."""
+    from action_rec.video import read_sampled
+    from action_rec.video.region import Region
+
+    vid = make_video(tmp_path / "v.mp4", n_frames=20, fps=10, size=(96, 48))
+    right = Region.parse("0.5,0,1,1")
+    root = tmp_path / "cache"
+    cache, _ = features.extract([vid], backbone, fps=5, cache_root=root, progress=False)
+    _, report = features.extract([vid], backbone, fps=5, cache_root=root, progress=False, regions={vid: right})
+    assert report.extracted == [str(vid)]  # not the whole-frame entry
+    assert cache.entry(vid, right) != cache.entry(vid) and cache.has(vid) and cache.has(vid, right)
+    frames, _ = read_sampled(vid, 5)
+    np.testing.assert_allclose(cache.load(vid, right)[0], backbone.embed([f[:, 48:] for f in frames]),
+                               rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cache.load(vid)[0], backbone.embed(frames), rtol=1e-4, atol=1e-5)
+    _, again = features.extract([vid], backbone, fps=5, cache_root=root, progress=False, regions={str(vid): right})
+    assert again.cached == [str(vid)] and not again.extracted

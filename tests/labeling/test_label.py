@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -539,3 +540,44 @@ def test_outputs_follow_the_umask(footage, ckpt, tmp_path):
         assert (tmp_path / "m.csv").stat().st_mode & 0o777 == 0o664
     finally:
         os.umask(old)
+
+
+def test_a_checkpoint_trained_on_a_region_labels_frames_of_that_size_cut_to_it(tmp_path):
+    """data.regions travels in the checkpoint: label (a decoder thread and worker processes alike) and predict_video
+    read a 128x48 side-by-side clip's right half, as training did, and a clip of another size whole."""
+    from action_rec.inference.predictor import Predictor
+    from action_rec.video import read_sampled
+
+    from action_rec.backbones import build_backbone
+    from action_rec.model.classifier import ActionClassifier
+
+    torch.manual_seed(0)
+    bb = build_backbone("efficientnet_lite0", weights="default", image_size=64)  # ImageNet: features that vary
+    spec = {"backbone": bb.identity(), "weights_arg": "default", "fps": 4.0, "window": 6, "padding": "repeat_last",
+            "regions": {"128x48": "0.5,0,1,1"}}
+    model = ActionClassifier(NAMES, bb.feature_dim, spec, hidden=32)
+    path = tmp_path / "region.ckpt"
+    torch.save({"state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams)}, path)
+    wide = write_video(tmp_path / "v" / "wide.mp4", n_frames=30, fps=10, size=(128, 48), seed=1)
+    cap, vw = cv2.VideoCapture(str(wide)), None
+    frames_in = [cap.read()[1] for _ in range(30)]
+    vw = cv2.VideoWriter(str(wide), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (128, 48))
+    for f in frames_in:
+        f[:, :64] = 200  # a flat "depth map" beside the moving picture
+        vw.write(f)
+    vw.release()
+    plain = write_video(tmp_path / "v" / "plain.mp4", n_frames=30, fps=10, size=(64, 48), seed=2)
+    pred = Predictor(path)
+    p_of = lambda r: np.array([r.probs[c] for c in NAMES])  # noqa: E731
+    frames = {p: read_sampled(p, pred.fps)[0] for p in (wide, plain)}
+    expect = {str(wide): pred.predict_features(str(wide), pred.backbone.embed([f[:, 64:] for f in frames[wide]])),
+              str(plain): pred.predict_features(str(plain), pred.backbone.embed(frames[plain]))}
+    whole = pred.predict_features(str(wide), pred.backbone.embed(frames[wide]))
+    assert not np.allclose(p_of(whole), p_of(expect[str(wide)]), atol=1e-4)  # the region matters to this model
+    for p, e in expect.items():
+        np.testing.assert_allclose(p_of(pred.predict_video(p)), p_of(e), atol=1e-5)
+    for workers in (0, 1):
+        got = {r.path: r for r in label_videos([tmp_path / "v"], pred, out=tmp_path / f"l{workers}.csv",
+                                               workers=workers)}
+        for p, e in expect.items():
+            np.testing.assert_allclose(p_of(got[p]), p_of(e), atol=1e-4)

@@ -176,6 +176,36 @@ def test_live_on_a_file_matches_batch_mode(env):
     assert np.ptp(ref, axis=0).max() > 100 * 2e-6  # the windows differ: the equality is not trivial
 
 
+def test_live_reads_the_checkpoints_region_as_batch_does(env, tmp_path):
+    """A checkpoint trained on a region (data.regions) sees live the same cut frames as batch mode."""
+    from action_rec.video.region import regions_by_size
+
+    _, clips, untrained = env
+    pred = copy.copy(untrained)
+    cap = cv2.VideoCapture(str(clips["falling"]))
+    frames = []
+    while True:
+        ok, f = cap.read()
+        if not ok:
+            break
+        frames.append(f)
+    h, w = frames[0].shape[:2]
+    wide = tmp_path / "side_by_side.mp4"
+    vw = cv2.VideoWriter(str(wide), cv2.VideoWriter_fourcc(*"mp4v"), cap.get(cv2.CAP_PROP_FPS), (2 * w, h))
+    for f in frames:
+        vw.write(np.concatenate([np.full_like(f, 200), f], axis=1))  # a flat panel, then the picture
+    vw.release()
+    pred.regions = regions_by_size({f"{2 * w}x{h}": "0.5,0,1,1"})
+    rc, recs, log = live(pred, wide, "--headless", "--no-realtime")
+    assert rc == 0, log
+    feats, _ = extract_video(pred.backbone, wide, pred.fps, region=pred.regions)
+    ref, _ = pred.window_probs(feats)
+    whole, _ = pred.window_probs(extract_video(pred.backbone, wide, pred.fps)[0])
+    assert np.abs(whole - ref).max() > 100 * 2e-6  # the region changes what the model sees
+    got = np.array([[u["probs"][c] for c in NAMES] for u in updates(recs)])
+    np.testing.assert_allclose(got, ref, atol=2e-6)
+
+
 def test_fall_alert_on_falling_clip_not_on_walking(env, tmp_path):
     pred, clips, _ = env
     hook = tmp_path / "hook.py"
