@@ -10,6 +10,7 @@ import time
 from collections import Counter
 
 from ..utils.argtypes import add_person_args, float_between, int_at_least, parser
+from ..utils.errors import UsageError
 
 DESCRIPTION = """Label every video under PATH (files, folders searched recursively for video files, or glob
 patterns) with a trained checkpoint. Writes one CSV row per video as it finishes (path, status, label,

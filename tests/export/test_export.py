@@ -239,3 +239,11 @@ def test_a_bad_bundle_is_a_one_line_error(bundle, env, tmp_path, capsys, spoil, 
     assert main([command, "--ckpt", str(bad), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert msg in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_scale_out_options_with_a_bundle_are_a_one_line_error(bundle, env, tmp_path, capsys):
+    """--devices/--num-nodes run the checkpoint with Lightning: with a bundle they are refused in one line."""
+    out = tmp_path / "l.csv"
+    assert main(["label", str(env[1]["walking"]), "--ckpt", str(bundle), "--out", str(out), "--devices", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--devices/--num-nodes" in err and len(err.splitlines()) == 1 and not out.exists()
