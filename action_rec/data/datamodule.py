@@ -156,7 +156,8 @@ class ActionDataModule(L.LightningDataModule):
             regions: the part of the frames to read, by frame size, for recordings that hold more than one view:
                 {'640x240': '0.5,0,1,1'} reads only the right half of 640x240 clips (UR Fall Detection's colour
                 view beside its depth map); x0,y0,x1,y1 as fractions of the frame (video/region.py). A manifest's
-                `region` column sets it per clip instead. Label and live read whole frames.
+                `region` column sets it per clip instead. The checkpoint keeps it, so label, live, evaluate and
+                export bundles read frames of those sizes the same way.
             group_column: a manifest column that names each clip's source (e.g. source_repo): clips of one
                 source never straddle splits.
             stratify: place whole groups so that val and test get their share of every class (a hash alone can
