@@ -18,6 +18,7 @@ import numpy as np
 
 from ..utils.io import atomic_write, remove_stale_temps
 from ..video.overlay import draw_overlay, draw_people
+from ..video.region import cut
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +27,9 @@ def copy_path(folder: str | os.PathLike, rel: str) -> Path:
     return Path(folder) / Path(rel).with_suffix(".mp4")
 
 
-def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[str]) -> Path:
-    """Write `dst` (mp4): `src` with the prediction of the window centred nearest each frame's time."""
+def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[str], regions=None) -> Path:
+    """Write `dst` (mp4): `src` with the prediction of the window centred nearest each frame's time. regions: the
+    checkpoint's part of the frames to read (video/region.py): the copy shows that part, where its boxes are."""
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     cap = cv2.VideoCapture(str(src))
@@ -50,6 +52,8 @@ def annotate_video(src: str, dst: str | os.PathLike, result, class_names: list[s
                 ok, frame = cap.read()
                 if not ok or frame is None:
                     break
+                if regions:
+                    frame = cut(frame, regions)
                 if writer is None:
                     h, w = frame.shape[:2]
                     writer = cv2.VideoWriter(tmp, cv2.VideoWriter_fourcc(*"mp4v"), fps, (w, h))
@@ -89,8 +93,8 @@ def clean_stale_copies(folder: str | os.PathLike) -> list[Path]:
 class Annotator:
     """Writes annotated copies under `folder`, mirroring the input tree, one background thread."""
 
-    def __init__(self, folder: str | os.PathLike, class_names: list[str], rule=None):
-        self.folder, self.class_names, self.rule = Path(folder), list(class_names), rule
+    def __init__(self, folder: str | os.PathLike, class_names: list[str], rule=None, regions=None):
+        self.folder, self.class_names, self.rule, self.regions = Path(folder), list(class_names), rule, regions
         self.folder.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="annotate")
         self._futures: list[Future] = []
@@ -105,7 +109,8 @@ class Annotator:
 
     def submit(self, result) -> None:
         dst = copy_path(self.folder, result.rel or Path(result.path).name)
-        self._futures.append(self._pool.submit(annotate_video, result.path, dst, result, self.class_names))
+        self._futures.append(self._pool.submit(annotate_video, result.path, dst, result, self.class_names,
+                                               self.regions))
         self._reap()
 
     def _reap(self, wait: bool = False) -> None:

@@ -114,9 +114,9 @@ class _Data(L.LightningDataModule):
 
 
 class _Writer(BasePredictionWriter):
-    def __init__(self, outputs: Outputs, annotate):
+    def __init__(self, outputs: Outputs, annotate, regions=None):
         super().__init__(write_interval="batch")
-        self.outputs, self.annotate = outputs, annotate
+        self.outputs, self.annotate, self.regions = outputs, annotate, regions
         self.part = self.annotator = None
 
     def setup(self, trainer, pl_module, stage: str) -> None:
@@ -125,7 +125,7 @@ class _Writer(BasePredictionWriter):
         if self.annotate:
             from .annotate import Annotator
 
-            self.annotator = Annotator(self.annotate, self.outputs.class_names)
+            self.annotator = Annotator(self.annotate, self.outputs.class_names, regions=self.regions)
 
     def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx,
                            dataloader_idx=0) -> None:
@@ -192,7 +192,8 @@ def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite:
         done = [j for j in jobs if not overwrite and outputs.is_done(j) and (complete is None or complete(j))]
         data = _Data(jobs, outputs, overwrite, complete, pred, videos_per_batch, workers)
         trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                            callbacks=[_Writer(outputs, annotate)], logger=False, enable_checkpointing=False,
+                            callbacks=[_Writer(outputs, annotate, getattr(pred, "regions", None) or None)],
+                            logger=False, enable_checkpointing=False,
                             enable_model_summary=False, use_distributed_sampler=True)
         trainer.predict(_LabelModule(pred, jobs, stride, features), datamodule=data, return_predictions=False)
         if trainer.global_rank != 0:

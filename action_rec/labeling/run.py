@@ -238,7 +238,8 @@ class LabelRun:
         if annotate:
             from .annotate import Annotator
 
-            self.annotator = Annotator(annotate, self.pred.class_names, self.pred.rule)
+            self.annotator = Annotator(annotate, self.pred.class_names, self.pred.rule,
+                                       getattr(self.pred, "regions", None) or None)
             if removed := self.annotator.clean():
                 self.notes.append(f"removed {len(removed)} temporary file(s) an interrupted run left in {annotate}")
         if out:

@@ -578,6 +578,10 @@ def test_a_checkpoint_trained_on_a_region_labels_frames_of_that_size_cut_to_it(t
         np.testing.assert_allclose(p_of(pred.predict_video(p)), p_of(e), atol=1e-5)
     for workers in (0, 1):
         got = {r.path: r for r in label_videos([tmp_path / "v"], pred, out=tmp_path / f"l{workers}.csv",
-                                               workers=workers)}
+                                               annotate=tmp_path / f"a{workers}", workers=workers)}
         for p, e in expect.items():
             np.testing.assert_allclose(p_of(got[p]), p_of(e), atol=1e-4)
+    # the annotated copy shows what the model read: the right half of the side-by-side clip, the other whole
+    for name, size in (("wide.mp4", (64, 48)), ("plain.mp4", (64, 48))):
+        cap = cv2.VideoCapture(str(tmp_path / "a0" / name))
+        assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == size
