@@ -148,8 +148,8 @@ def discover(source: str | Path | list, allow_missing: bool = False,
 
 def with_regions(items: list[VideoItem], regions: dict | None) -> list[VideoItem]:
     """Each clip without a region of its own (a manifest's `region` column) gets the one `regions` gives its frame
-    size ({'640x240': '0.5,0,1,1'}: UR Fall's colour half); a clip that cannot be opened is left as it is (its
-    extraction reports it)."""
+    size ({'640x240': '0.5,0,1,1'} or a checkpoint's {(640, 240): Region}: UR Fall's colour half); a clip that cannot
+    be opened is left as it is (its extraction reports it)."""
     by_size = regions_by_size(regions)
     if not by_size:
         return items

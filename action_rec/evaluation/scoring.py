@@ -38,7 +38,6 @@ from ..decision import operating_point as op
 from ..features import cache as features
 from ..utils.io import atomic_write, atomic_write_text
 from ..video.reader import VideoReadError, clip_duration_s, probe
-from ..video.region import region_of
 
 log = logging.getLogger(__name__)
 
@@ -116,15 +115,6 @@ def _kind(src: Path) -> str:
     if found:
         return f"{'UCF101' if found[0] == 'ucf' else 'HMDB51'}-style split files (split {found[2]})"
     return "CSV manifest" if src.is_file() else "folder per class"
-
-
-def _frame_size(path: str) -> tuple[int, int]:
-    """(width, height) of a clip's frames; (0, 0) for one that cannot be opened (its extraction reports it)."""
-    try:
-        info = probe(path)
-        return info.width, info.height
-    except (VideoReadError, OSError):
-        return 0, 0
 
 
 def checkpoint_identity(path: str | os.PathLike, predictor) -> dict:
@@ -262,8 +252,8 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
     embed = per_track_features(pred, tracks, max_tracks) or pred.backbone
     cache_root = cache_dir or eval_set.cache_dir or "cache/features"
     # a clip without a region of its own gets the checkpoint's for its frame size, as label would read it
-    regions = {it.path: it.region or (region_of(pred.regions, *_frame_size(it.path)) if pred.regions else None)
-               for it in eval_set.items}
+    items = with_regions(eval_set.items, pred.regions)
+    regions = {it.path: it.region for it in items}
     cache, ext = features.extract([it.path for it in eval_set.items], embed, pred.fps, cache_root,
                                   progress=progress, regions=regions)
     rows, unreadable, curve_clips = [], [], []

@@ -262,7 +262,7 @@ class BundlePredictor:
     def predict_video(self, path: str | os.PathLike, stride: int | None = None) -> VideoPrediction:
         from ..features.cache import extract_video
 
-        feats, _ = extract_video(self.backbone, path, self.fps, region=self.regions or None)
+        feats, _ = extract_video(self.backbone, path, self.fps, region=self.regions)
         return self.predict_features(str(path), feats, stride)
 
     def streaming_classifier(self, window: int, stride: int) -> BundleStreamingClassifier:

@@ -132,5 +132,5 @@ class Predictor:
         return StreamingClassifier(self.model.net, window, stride)
 
     def predict_video(self, path: str | os.PathLike, stride: int | None = None) -> VideoPrediction:
-        feats, _ = extract_video(self.backbone, path, self.fps, region=self.regions or None)
+        feats, _ = extract_video(self.backbone, path, self.fps, region=self.regions)
         return self.predict_features(str(path), feats, stride)

@@ -108,7 +108,7 @@ class _Data(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(_Videos(self.todo, self.pred.fps, self.pred.backbone.preprocess,
-                                  self.pred.backbone.fits_frames, getattr(self.pred, "regions", None) or None),
+                                  self.pred.backbone.fits_frames, getattr(self.pred, "regions", None)),
                           batch_size=self.videos_per_batch, num_workers=self.workers, collate_fn=list,
                           persistent_workers=False, multiprocessing_context="spawn" if self.workers else None)
 
@@ -192,7 +192,7 @@ def label_distributed(paths, ckpt, *, out, jsonl=None, annotate=None, overwrite:
         done = [j for j in jobs if not overwrite and outputs.is_done(j) and (complete is None or complete(j))]
         data = _Data(jobs, outputs, overwrite, complete, pred, videos_per_batch, workers)
         trainer = L.Trainer(accelerator=accelerator, devices=devices, num_nodes=num_nodes, strategy=strategy,
-                            callbacks=[_Writer(outputs, annotate, getattr(pred, "regions", None) or None)],
+                            callbacks=[_Writer(outputs, annotate, getattr(pred, "regions", None))],
                             logger=False, enable_checkpointing=False,
                             enable_model_summary=False, use_distributed_sampler=True)
         trainer.predict(_LabelModule(pred, jobs, stride, features), datamodule=data, return_predictions=False)

@@ -88,7 +88,7 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     own = on == "cpu" or not fe.fits_frames
     src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, fe.preprocess,
                    workers, chunk, backbone=fe.worker_embedder(threads=1) if own else None,
-                   regions=getattr(pred, "regions", None) or None)
+                   regions=getattr(pred, "regions", None))
 
     def flush():
         out = pred.backbone.embed(join_frames([f for _, _, f in pending]), **kw)
@@ -239,7 +239,7 @@ class LabelRun:
             from .annotate import Annotator
 
             self.annotator = Annotator(annotate, self.pred.class_names, self.pred.rule,
-                                       getattr(self.pred, "regions", None) or None)
+                                       getattr(self.pred, "regions", None))
             if removed := self.annotator.clean():
                 self.notes.append(f"removed {len(removed)} temporary file(s) an interrupted run left in {annotate}")
         if out:

@@ -126,7 +126,7 @@ def iter_sampled(path: str | os.PathLike, fps: float, threads: int = 0, region=N
             ok, bgr = cap.retrieve()
             if not ok or bgr is None:
                 break
-            held = cv2.cvtColor(bgr if region is None else cut(bgr, region), cv2.COLOR_BGR2RGB)
+            held = cv2.cvtColor(cut(bgr, region) if region else bgr, cv2.COLOR_BGR2RGB)
             while k < last:
                 yield k / fps, held
                 k += 1

@@ -83,9 +83,13 @@ def cut(frame: np.ndarray, regions) -> np.ndarray:
 
 
 def regions_by_size(regions: dict | None) -> dict[tuple[int, int], Region]:
-    """A config's `data.regions` ({'640x240': '0.5,0,1,1'}) -> {(640, 240): Region}; a clear error otherwise."""
+    """A config's `data.regions` ({'640x240': '0.5,0,1,1'}) -> {(640, 240): Region}, a clear error otherwise; an
+    already parsed one is returned as it is."""
     out = {}
     for size, text in (regions or {}).items():
+        if isinstance(size, tuple) and isinstance(text, Region):
+            out[size] = text
+            continue
         m = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(size))
         if not m:
             raise UsageError(f"data.regions keys are frame sizes WIDTHxHEIGHT (e.g. '640x240'); got {size!r}")
