@@ -331,6 +331,29 @@ def test_one_class_a_file_as_root_dir_and_a_pickled_checkpoint(config, tmp_path,
     assert not (tmp_path / "pwned").exists()
 
 
+def test_a_checkpoint_callback_in_the_config_replaces_the_default(config):
+    """configs/real_pose.yaml's AfterWarmupCheckpoint is the run's only ModelCheckpoint: it decides best.ckpt and no
+    default callback writes a second `best` picked by another rule beside it."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from action_rec.training.checkpoint import AfterWarmupCheckpoint, first_candidate_epoch
+    from action_rec.training.cli import ActionCLI
+
+    cfg = yaml.safe_load(config.read_text())
+    cfg["trainer"]["max_epochs"] = 3
+    cfg["trainer"]["callbacks"] = [{"class_path": "action_rec.training.checkpoint.AfterWarmupCheckpoint",
+                                    "init_args": {"monitor": "val/loss", "mode": "min", "filename": "kept"}}]
+    config.write_text(yaml.safe_dump(cfg))
+    cli = ActionCLI(args=["fit", "--config", str(config)])
+    checkpoints = [c for c in cli.trainer.callbacks if isinstance(c, ModelCheckpoint)]
+    assert len(checkpoints) == 1 and isinstance(checkpoints[0], AfterWarmupCheckpoint)
+    kept = Path(cli.trainer.checkpoint_callback.best_model_path)
+    assert sorted(p.name for p in kept.parent.glob("*.ckpt")) == ["kept.ckpt"]
+    assert torch.load(kept, map_location="cpu", weights_only=False)["epoch"] >= first_candidate_epoch(3) == 1
+    stable = Path(cfg["trainer"]["default_root_dir"]) / "best.ckpt"  # the stable copy is of that model
+    assert stable.read_bytes() == kept.read_bytes()
+
+
 def test_version_and_whole_option_names_everywhere(capsys):
     from action_rec import __version__
     from action_rec.cli import main

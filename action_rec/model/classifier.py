@@ -19,6 +19,8 @@ from ..decision.rule import FallRule, decide
 from ..utils.errors import UsageError
 from .lstm import ActionLSTM
 
+WARMUP_FRACTION = 0.15  # of the training steps, spent raising the learning rate (OneCycleLR's pct_start)
+
 FORMAT_VERSION = 1  # bump when a checkpoint's hyper-parameters change meaning
 
 
@@ -197,5 +199,5 @@ class ActionClassifier(L.LightningModule):
                                 weight_decay=self.hparams.weight_decay)
         steps = self.trainer.estimated_stepping_batches
         sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=self.hparams.lr, total_steps=max(steps, 1),
-                                                    pct_start=0.15)
+                                                    pct_start=WARMUP_FRACTION)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

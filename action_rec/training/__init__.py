@@ -1,5 +1,6 @@
 """Training: takes a YAML config; hands on a checkpoint. LightningCLI wiring (cli: `action-rec fit/validate/test/
-predict`, the data module's facts linked into the model's hyper-parameters, the stable best.ckpt, curves) and
+predict`, the data module's facts linked into the model's hyper-parameters, the stable best.ckpt, curves), which
+epoch's model a training keeps (checkpoint: the lowest validation loss after the learning-rate warm-up) and
 cross-validation over held-out sources (crossval: `action-rec cv`; `--ensemble` packs its fold models into one
 checkpoint). Nothing outside training/ and action_rec.cli imports it.
 """

@@ -31,7 +31,8 @@ TRAINER_DEFAULTS = {
 
 def trainer_defaults() -> dict:
     """A fresh checkpoint callback per run: one shared instance kept the best score and path of an earlier run in
-    the same process, so `action-rec cv` scored folds 1..K-1 with fold 0's model (trained on their test sources)."""
+    the same process, so `action-rec cv` scored folds 1..K-1 with fold 0's model (trained on their test sources).
+    A config's own ModelCheckpoint replaces it (configs/real_pose.yaml: training/checkpoint.py)."""
     return {**TRAINER_DEFAULTS,
             "callbacks": [ModelCheckpoint(monitor="val/loss", mode="min", filename="best", save_last=True)]}
 
@@ -99,6 +100,14 @@ class ActionCLI(LightningCLI):
                 raise CheckpointError(f"{ckpt}: holds the model but not Lightning's trainer state, which "
                                       f"`{sub or 'this command'}` restores; use a checkpoint written by "
                                       "`action-rec fit` (this one works with label, live and evaluate)")
+
+    def _instantiate_trainer(self, config, callbacks):
+        """A ModelCheckpoint among the config's callbacks (e.g. configs/real_pose.yaml's) replaces the default one
+        instead of running beside it: the first decides best.ckpt, so the second would only write files nobody uses."""
+        own = config.get("callbacks") or []
+        if any(isinstance(c, ModelCheckpoint) for c in (own if isinstance(own, list) else [own])):
+            self.trainer_defaults = {k: v for k, v in self.trainer_defaults.items() if k != "callbacks"}
+        return super()._instantiate_trainer(config, callbacks)
 
     def add_arguments_to_parser(self, parser):
         for key in ("class_names", "feature_dim", "data_spec"):
