@@ -4,8 +4,8 @@ The optimiser's one-cycle schedule (model/classifier.py) spends its first WARMUP
 learning rate; a model from those epochs is unfinished by design. On a large validation split the lowest loss seldom
 falls there. On the real recipe's (about 13 clips of small sources per fold) it did: the loss of a near-uniform model
 (ln 4 = 1.39 for 4 classes) beat every later epoch's, whose clip accuracy rose from 0.23 to 0.77 while a few confident
-mistakes raised the loss. So one fold's three seeds kept their untrained epoch-0 models, and as 3 of the 15 members
-of `make real`'s ensemble they held every fall probability below 0.8 (README "Body pose").
+mistakes raised the loss. So that fold kept its untrained epoch-0 model for all three of `make real`'s seeds, and as
+3 of the ensemble's 15 members they held every probability below about 0.85 (README "Body pose").
 
 configs/real_pose.yaml names this callback; it then replaces the default ModelCheckpoint (training/cli.py).
 """

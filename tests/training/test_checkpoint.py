@@ -31,8 +31,8 @@ def test_first_candidate_epoch_follows_the_warmup(max_epochs, first):
 @pytest.mark.parametrize("callback, kept_epoch", [(AfterWarmupCheckpoint, 7),
                                                    (L.pytorch.callbacks.ModelCheckpoint, 0)])
 def test_a_warmup_epoch_is_never_kept(tmp_path, callback, kept_epoch):
-    """The plain callback keeps epoch 0's model; ours the best epoch after the warm-up (5 of 10 epochs here is
-    after it: first_candidate_epoch(10) == 2)."""
+    """The plain callback keeps epoch 0's model; ours the best epoch after the warm-up (of 10 epochs, epoch 2 on:
+    the dip at epoch 7)."""
     cb = callback(monitor="val/loss", mode="min", filename="best", save_last=True)
     trainer = L.Trainer(max_epochs=10, limit_train_batches=2, limit_val_batches=1, callbacks=[cb], logger=False,
                         enable_progress_bar=False, enable_model_summary=False, default_root_dir=tmp_path)
