@@ -93,7 +93,14 @@ def check_config(path: str) -> None:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(f"config file not found: {p}")
-    cfg = yaml.safe_load(p.read_text()) or {}
+    try:
+        cfg = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not a text file (a config is UTF-8 YAML, e.g. configs/quickstart.yaml)") from None
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        raise ConfigError(f"{p}: not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
     if not isinstance(cfg, dict):
         raise ConfigError(f"{p}: a config is a YAML mapping of {', '.join(TOP_LEVEL_KEYS)}")
     sections = _section_keys()

@@ -305,6 +305,21 @@ def test_bad_fit_settings_are_one_line_errors(config, capsys, args, msg):
     assert msg in one_line_error(capsys, "fit")
 
 
+@pytest.mark.parametrize("content, msg", [
+    (b"\x90\xffdata: {}\n", "not a text file (a config is UTF-8 YAML, e.g. configs/quickstart.yaml)"),
+    (b"data:\n  fps: [8\nmodel: {}\n", "not valid YAML at line 3, column 6: expected ',' or ']', but got ':'"),
+])
+def test_a_corrupt_config_is_a_one_line_error(tmp_path, capsys, content, msg):
+    from action_rec.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_bytes(content)
+    for cmd in ("fit", "cv"):
+        assert main([cmd, "--config", str(bad)]) == 2
+        assert one_line_error(capsys, cmd) == f"{bad}: {msg}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml"]  # nothing written
+
+
 def test_one_class_a_file_as_root_dir_and_a_pickled_checkpoint(config, tmp_path, tiny_dataset, capsys):
     from action_rec.cli import main
 
