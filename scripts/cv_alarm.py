@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--boot", type=int, default=200, help="bootstrap resamples (default: %(default)s)")
     ap.add_argument("--prefer-k", type=int, default=2)
     ap.add_argument("--rule", help="THRESHOLD,K: list the non-fall clips with that rule's false alerts")
+    ap.add_argument("--fall-m", type=int, help="the alert's hold in windows (model.fall_m; default: k)")
     a = ap.parse_args()
     seqs, clips = load(a.cv_json)
     falls = [c for c in clips if c.is_fall]
@@ -56,7 +57,7 @@ def main() -> None:
     print(f"{len(clips)} held-out clips: {len(falls)} falls, {len(others)} others ({hours * 60:.1f} min; one false "
           f"alert = {1 / hours:.1f} /h)")
     print(f"per-track fall AUC {auc(clips):.3f}")
-    points = sweep(clips)
+    points = sweep(clips, m=a.fall_m)
     by_rule = {(p.threshold, p.k): p for p in points}
     rng = np.random.default_rng(0)
     for target in (float(t) for t in a.targets.split(",")):
@@ -67,7 +68,7 @@ def main() -> None:
         for _ in range(a.boot):
             sample = ([falls[i] for i in rng.integers(0, len(falls), len(falls))]
                       + [others[i] for i in rng.integers(0, len(others), len(others))])
-            p = choose(sweep(sample), target, a.prefer_k)
+            p = choose(sweep(sample, m=a.fall_m), target, a.prefer_k)
             picks[(p.threshold, p.k)] += 1
         for (t, k), n in picks.most_common(5):
             p = by_rule[(t, k)]
@@ -75,7 +76,7 @@ def main() -> None:
                   f"at {p.false_alerts_per_hour:.1f} /h")
     if a.rule:
         t, k = a.rule.split(",")
-        rule = FallRule(threshold=float(t), k=int(k), m=int(k))
+        rule = FallRule(threshold=float(t), k=int(k), m=a.fall_m or int(k))
         print(f"\nnon-fall clips with false alerts at {float(t):.2f} / k {int(k)}:")
         for s, c in zip(seqs, clips):
             if not c.is_fall and (n := c.events(rule)):

@@ -190,7 +190,7 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     p = run("cv", "--config", "cfg.yaml", "--folds", "2", "--out", str(tmp_path / "cv"), "--runs",
             str(tmp_path / "runs"), "--data.data", "real.csv", "--data.group_column", "source_repo",
             "--data.stratify", "true", "--data.val_fraction", "0.3", "--trainer.max_epochs", "1",
-            "--ensemble", str(tmp_path / "ens" / "best.ckpt"), cwd=d)
+            "--model.fall_m", "5", "--ensemble", str(tmp_path / "ens" / "best.ckpt"), cwd=d)
     res = json.loads((tmp_path / "cv" / "cv.json").read_text())["results"]["1.0"]
     assert [f["fold"] for f in res["folds"]] == [0, 1]
     for f in res["folds"]:  # each fold tested with its own model, not an earlier fold's (trained on its test set)
@@ -217,6 +217,7 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     point = ens.operating_point  # chosen on every held-out clip pooled, not on one fold's validation split
     assert point and "held-out clips of 2 folds" in point["chosen_on"] and f"{len(clips)} clips" in point["chosen_on"]
     assert ens.rule.threshold == point["threshold"] and ens.rule.k == point["k"]
+    assert ens.rule.m == point["m"] == 5  # the alert's hold (model.fall_m) is part of the stored rule
     assert "ensemble of 2 fold models written to" in p.stdout
     again = run("fit", "--config", "cfg.yaml", "--ckpt_path", str(tmp_path / "ens" / "best.ckpt"), cwd=d, check=False)
     assert again.returncode == 2 and "Lightning's trainer state" in again.stderr

@@ -45,25 +45,31 @@ class Point:
     false_alerts_per_hour: float | None  # fall events on non-fall clips per hour of them
     false_alerts: int
     detected: int
+    m: int | None = None                 # windows below the threshold that end an event (None: k)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 
 
-def score(clips: Sequence[Clip], threshold: float, k: int) -> Point:
-    """Recall and false alerts of the rule (threshold, k, m=k) over `clips`, counted like `evaluate` does."""
-    rule = FallRule(threshold=threshold, k=k, m=k)
+def score(clips: Sequence[Clip], threshold: float, k: int, m: int | None = None) -> Point:
+    """Recall and false alerts of the rule (threshold, k, m; m=None: k) over `clips`, counted like `evaluate` does.
+    A longer m (the alert's hold) merges a person's events that are fewer than m windows apart: the same falls
+    are found, with fewer alerts."""
+    m = k if m is None else m
+    rule = FallRule(threshold=threshold, k=k, m=m)
     falls = [c for c in clips if c.is_fall]
     others = [c for c in clips if not c.is_fall]
     detected = sum(c.events(rule) > 0 for c in falls)
     alerts = sum(c.events(rule) for c in others)
     hours = sum(c.duration_s for c in others) / 3600
     return Point(threshold, k, detected / len(falls) if falls else None,
-                 alerts / hours if hours > 0 else None, alerts, detected)
+                 alerts / hours if hours > 0 else None, alerts, detected, m)
 
 
-def sweep(clips: Sequence[Clip], thresholds: Sequence[float] = THRESHOLDS, ks: Sequence[int] = KS) -> list[Point]:
-    return [score(clips, t, k) for k in ks for t in thresholds]
+def sweep(clips: Sequence[Clip], thresholds: Sequence[float] = THRESHOLDS, ks: Sequence[int] = KS,
+          m: int | None = None) -> list[Point]:
+    """Every (threshold, k) of the grid, each with the hold m (None: m = k)."""
+    return [score(clips, t, k, m) for k in ks for t in thresholds]
 
 
 def choose(points: Sequence[Point], target: float, prefer_k: int = 2) -> Point | None:

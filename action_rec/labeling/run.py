@@ -149,7 +149,9 @@ def load_predictor(ckpt, device: str = "cpu", threshold: float | None = None, fa
         from ..inference.predictor import Predictor
 
         pred = Predictor(ckpt, device=device)
-    changes = {k: v for k, v in (("threshold", threshold), ("k", fall_k), ("m", fall_k)) if v is not None}
+    changes = {k: v for k, v in (("threshold", threshold), ("k", fall_k)) if v is not None}
+    if fall_k is not None:  # the end follows k, but a checkpoint's own longer hold (model.fall_m) is kept
+        changes["m"] = max(fall_k, pred.rule.m if pred.rule.m > pred.rule.k else 0)
     if changes:
         pred.rule = replace(pred.rule, **changes)
     return pred

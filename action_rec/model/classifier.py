@@ -30,7 +30,7 @@ class ActionClassifier(L.LightningModule):
                  dropout: float = 0.3, motion_features: bool = True, lr: float = 2e-3, weight_decay: float = 0.05,
                  label_smoothing: float = 0.05, class_weights: list[float] | None = None,
                  balanced_loss: bool = False, fall_class: str = "falling",
-                 fall_threshold: float = 0.5, fall_k: int = 2,
+                 fall_threshold: float = 0.5, fall_k: int = 2, fall_m: int | None = None,
                  target_false_alerts_per_hour: float | None = 20.0, members: int = 1,
                  format_version: int = FORMAT_VERSION):
         """
@@ -44,6 +44,9 @@ class ActionClassifier(L.LightningModule):
             balanced_loss: weight the loss by inverse training-class frequency instead.
             fall_class, fall_threshold, fall_k: the clip rule (see decision/rule.py); with
                 target_false_alerts_per_hour set, threshold and k are chosen on the validation clips instead.
+            fall_m: the alert's hold: windows in a row below the threshold that end a fall event (None: fall_k).
+                A person who stays down, or sits near the threshold, then keeps one alert instead of raising a
+                new one at every dip; the falls found are the same. Chosen points keep it.
             target_false_alerts_per_hour: after each validation, pick the rule's threshold and k that catch the
                 most validation falls with at most this many fall alerts per hour of non-fall validation video
                 (see decision/operating_point.py); the checkpoint keeps the chosen point and every inference path
@@ -58,7 +61,7 @@ class ActionClassifier(L.LightningModule):
                              "`action-rec fit --config ...` or load a checkpoint")
         self.save_hyperparameters()
         self.class_names = list(class_names)
-        self.rule = FallRule(fall_class, fall_threshold, fall_k, fall_k)
+        self.rule = FallRule(fall_class, fall_threshold, fall_k, fall_k if fall_m is None else fall_m)
         self.net = ActionLSTM(feature_dim, len(class_names), proj_dim, hidden, 2, dropout, motion_features, members)
         weights = torch.tensor(class_weights, dtype=torch.float) if class_weights else None
         if weights is not None and len(weights) != len(class_names):
@@ -87,7 +90,8 @@ class ActionClassifier(L.LightningModule):
         """Use a stored operating point (from a checkpoint or a validation epoch) as the fall rule."""
         self.operating_point = point
         if point:
-            self.rule = FallRule(self.hparams.fall_class, float(point["threshold"]), int(point["k"]), int(point["k"]))
+            k = int(point["k"])
+            self.rule = FallRule(self.hparams.fall_class, float(point["threshold"]), k, int(point.get("m") or k))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.operating_point:
@@ -148,14 +152,15 @@ class ActionClassifier(L.LightningModule):
             self.fall_clips[stage] = self._fall_clips(probs)
         target = self.hparams.target_false_alerts_per_hour
         if stage == "val" and has_fall and target is not None:
-            point = choose(sweep(self.fall_clips[stage]), target, prefer_k=self.hparams.fall_k)
+            point = choose(sweep(self.fall_clips[stage], m=self.hparams.get("fall_m")), target,
+                           prefer_k=self.hparams.fall_k)
             if point is not None:
                 self.apply_operating_point({**point.as_dict(), "target_false_alerts_per_hour": float(target),
                                             "chosen_on": "validation", "epoch": int(self.current_epoch)})
         fall = None
         if has_fall:
             rule = self.rule
-            fall = score(self.fall_clips[stage], rule.threshold, rule.k).as_dict()
+            fall = score(self.fall_clips[stage], rule.threshold, rule.k, rule.m).as_dict()
         preds = [decide(p.numpy(), self.class_names, self.rule)[0] for p in probs.values()]
         self._clip_probs.clear()
         self._clip_label.clear()

@@ -149,7 +149,8 @@ def tracked_scores(seqs: list[dict], names: list[str], point: dict | None, check
 
     rule = Predictor(checkpoint).rule
     if point is not None:
-        rule = FallRule(rule.fall_class, float(point["threshold"]), int(point["k"]), int(point["k"]))
+        k = int(point["k"])
+        rule = FallRule(rule.fall_class, float(point["threshold"]), k, int(point.get("m") or k))
     cm = np.zeros((len(names), len(names)))
     for s in seqs:
         fell = any(fall_events(np.asarray(p), rule) for p in s["p_fall"])
@@ -202,7 +203,7 @@ def write_ensemble(rows: list[dict], clips: list, path: Path, unit: str = "the m
     model, hp = packed(rows)
     target, point = hp.get("target_false_alerts_per_hour"), None
     if target is not None and any(c.is_fall for c in clips):
-        chosen = choose(sweep(clips), target, prefer_k=hp["fall_k"])
+        chosen = choose(sweep(clips, m=hp.get("fall_m")), target, prefer_k=hp["fall_k"])
         point = {**chosen.as_dict(), "target_false_alerts_per_hour": float(target),
                  "chosen_on": f"the held-out clips of {len(rows)} folds ({len(clips)} clips, each scored by the "
                               f"member that never trained on its source; {unit})"}

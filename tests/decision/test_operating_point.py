@@ -49,3 +49,18 @@ def test_choose_without_falls_or_within_target_points():
     always = [Clip(np.full(10, 0.99), 5.0, True), Clip(np.full(10, 0.99), 5.0, False)]
     p = choose(sweep(always), target=0.0)  # nothing meets the target: the fewest false alerts
     assert p is not None and p.false_alerts == min(x.false_alerts for x in sweep(always))
+
+
+def test_a_longer_hold_merges_one_persons_alerts_and_finds_the_same_falls():
+    # A person sitting near the threshold for a minute: the probability dips below it for 3 windows between bumps.
+    sitting = np.full(60, 0.1)
+    for start in (5, 14, 23, 32):
+        sitting[start:start + 6] = 0.8
+    clips = [Clip(sitting, 60.0, False), *[c for c in _clips() if c.is_fall]]
+    plain, held = score(clips, 0.5, 2), score(clips, 0.5, 2, m=4)
+    assert plain.m == 2 and held.m == 4
+    assert plain.false_alerts == 4 and held.false_alerts == 1  # dips of 3 windows end an event only with m <= 3
+    assert plain.detected == held.detected == 2  # an event starts where it did: the same falls are found
+    pts = sweep(clips, m=4)
+    assert {p.m for p in pts} == {4} and all(p.false_alerts <= q.false_alerts for p, q in zip(pts, sweep(clips)))
+    assert choose(pts, target=60.0).as_dict()["m"] == 4  # the chosen point carries its hold

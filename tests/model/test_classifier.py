@@ -77,3 +77,27 @@ def test_format_results_warns_when_the_operating_point_catches_no_validation_fal
     assert "no rule caught a validation fall" in format_results(r)
     r["operating_point"]["recall"] = 0.5
     assert "warning" not in format_results(r)
+
+
+def test_the_alert_hold_reaches_the_rule_and_stored_points():
+    model = ActionClassifier(NAMES, 16, SPEC, fall_k=2, fall_m=8)
+    assert (model.rule.k, model.rule.m) == (2, 8)
+    model.apply_operating_point({"threshold": 0.9, "k": 3, "m": 8})
+    assert (model.rule.threshold, model.rule.k, model.rule.m) == (0.9, 3, 8)
+    model.apply_operating_point({"threshold": 0.8, "k": 3})  # a point stored before holds existed: m = k
+    assert model.rule.m == 3
+    assert ActionClassifier(NAMES, 16, SPEC, fall_k=2).rule.m == 2
+
+
+def test_overriding_k_keeps_a_checkpoints_own_hold():
+    from types import SimpleNamespace
+
+    from action_rec.decision.rule import FallRule
+    from action_rec.labeling import load_predictor
+
+    held = SimpleNamespace(rule=FallRule("falling", 0.9, 2, 8), predict_features=None)
+    rule = load_predictor(held, fall_k=3).rule
+    assert (rule.k, rule.m) == (3, 8)
+    plain = SimpleNamespace(rule=FallRule("falling", 0.9, 2, 2), predict_features=None)
+    assert load_predictor(plain, fall_k=3).rule.m == 3  # without a hold the end follows k, as before
+    assert load_predictor(held, fall_k=9).rule.m == 9  # never shorter than k
