@@ -290,6 +290,7 @@ def one_line_error(capsys, cmd):
     (["--data.window", "-1"], "data.window must be >= 2 frames (the LSTM's sequence length), got -1"),
     (["--data.fps", "0"], "data.fps must be > 0 (frames sampled per second of video), got 0.0"),
     (["--model.fall_k", "0"], "fall_k must be an integer >= 1 (windows), got 0"),
+    (["--model.fall_m", "0"], "fall_m must be an integer >= 1 (windows), got 0"),
     (["--data.resiz", "letterbox"], "unrecognized arguments: --data.resiz letterbox — did you mean '--data.resize'?"),
     (["--trainer.max_epoch", "1"], "did you mean '--trainer.max_epochs'?"),
     (["--data.window", "two"], "Parser key \"data.window\": Expected a <class 'int'>. Got value: two"),
