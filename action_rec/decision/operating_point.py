@@ -51,6 +51,13 @@ class Point:
         return dict(self.__dict__)
 
 
+def rule_at(point: dict, fall_class: str) -> FallRule:
+    """The fall rule of a stored operating point (a checkpoint's `operating_point`); points stored before the
+    alert's hold existed have no `m`: the event ends after k windows below the threshold."""
+    k = int(point["k"])
+    return FallRule(fall_class, float(point["threshold"]), k, int(point.get("m") or k))
+
+
 def score(clips: Sequence[Clip], threshold: float, k: int, m: int | None = None) -> Point:
     """Recall and false alerts of the rule (threshold, k, m; m=None: k) over `clips`, counted like `evaluate` does.
     A longer m (the alert's hold) merges a person's events that are fewer than m windows apart: the same falls

@@ -283,9 +283,8 @@ def evaluate(ckpt: str | os.PathLike, data: str | os.PathLike, out: str | os.Pat
               "fall": fall_metrics(rows, pred.rule.fall_class, names),
               "unknown_classes": {u: _unknown_summary([r for r in rows if r["true"] == u]) for u in unknown},
               "unreadable": unreadable}
-    # the curve with the checkpoint's hold (m), so its point lies on it; with m = k as before for older checkpoints
-    m = pred.rule.m if pred.rule.m != pred.rule.k else None
-    curve = op.sweep(curve_clips, m=m) if any(c.is_fall for c in curve_clips) else []
+    # the curve with the checkpoint's hold (model.fall_m; None: m = k), as its point was chosen
+    curve = op.sweep(curve_clips, m=pred.model.hparams.get("fall_m")) if any(c.is_fall for c in curve_clips) else []
     if curve:
         here = op.score(curve_clips, pred.rule.threshold, pred.rule.k, pred.rule.m).as_dict()
         result["operating_curve"] = {"points": [p.as_dict() for p in curve], "checkpoint_point": here,

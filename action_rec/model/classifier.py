@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix,
                                          MulticlassF1Score)
 
-from ..decision.operating_point import Clip, choose, score, sweep
+from ..decision.operating_point import Clip, choose, rule_at, score, sweep
 from ..decision.rule import FallRule, decide
 from ..utils.errors import UsageError
 from .lstm import ActionLSTM
@@ -90,8 +90,7 @@ class ActionClassifier(L.LightningModule):
         """Use a stored operating point (from a checkpoint or a validation epoch) as the fall rule."""
         self.operating_point = point
         if point:
-            k = int(point["k"])
-            self.rule = FallRule(self.hparams.fall_class, float(point["threshold"]), k, int(point.get("m") or k))
+            self.rule = rule_at(point, self.hparams.fall_class)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         if self.operating_point:

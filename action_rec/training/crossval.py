@@ -144,13 +144,13 @@ def tracked_scores(seqs: list[dict], names: list[str], point: dict | None, check
     the fold checkpoint's own rule): `falling` if any track's sequence has a fall event, else the label of the
     person seen most surely (track_clips keeps both). Pooled: what a user's clips get, where the fold table
     scores the main person the models train on."""
-    from ..decision.rule import FallRule, fall_events
+    from ..decision.operating_point import rule_at
+    from ..decision.rule import fall_events
     from ..inference.predictor import Predictor
 
     rule = Predictor(checkpoint).rule
     if point is not None:
-        k = int(point["k"])
-        rule = FallRule(rule.fall_class, float(point["threshold"]), k, int(point.get("m") or k))
+        rule = rule_at(point, rule.fall_class)
     cm = np.zeros((len(names), len(names)))
     for s in seqs:
         fell = any(fall_events(np.asarray(p), rule) for p in s["p_fall"])
