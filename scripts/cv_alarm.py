@@ -26,7 +26,11 @@ from action_rec.decision.rule import FallRule
 
 
 def load(path: str | Path) -> tuple[list[dict], list[Clip]]:
-    seqs = json.loads(Path(path).read_text()).get("held_out_tracks")
+    try:
+        seqs = json.loads(Path(path).read_text()).get("held_out_tracks")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as e:
+        raise SystemExit(f"{path}: not a readable cv.json ({type(e).__name__}: {e}); it is what "
+                         "`action-rec cv ... --ensemble` writes (e.g. reports/real-cv/cv.json)") from None
     if not seqs:
         raise SystemExit(f"{path}: no held_out_tracks (run `action-rec cv ... --ensemble` with a person model)")
     clips = [Clip(tuple(np.asarray(p, float) for p in s["p_fall"]), float(s["duration_s"]), s["label"] == "falling")

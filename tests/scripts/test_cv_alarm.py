@@ -37,6 +37,18 @@ def test_cv_alarm_reports_auc_rules_and_the_clips_that_raise_false_alerts(tmp_pa
     assert re.search(r"target <= 5 /h: chosen 0\.85 / k \d: recall 1\.000 at 0\.0 /h", out)  # bursts not above it
     assert re.search(r"2 alert\(s\) in 36 s, walking: walk3\.mp4", out) and "walk0.mp4" not in out
     assert "picked in" in out
+    # the alert's hold: walk3's two bursts, 3 windows apart, are one alert with --fall-m 4
+    r = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "cv.json"), "--targets", "5", "--boot", "0",
+                        "--rule", "0.80,2", "--fall-m", "4"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and re.search(r"1 alert\(s\) in 36 s, walking: walk3\.mp4", r.stdout), r.stderr[-2000:]
+
+
+def test_cv_alarm_names_a_missing_or_broken_cv_json(tmp_path):
+    (tmp_path / "broken.json").write_text('{"held_out_tracks": [')
+    for path in (tmp_path / "nope.json", tmp_path / "broken.json"):
+        r = subprocess.run([sys.executable, str(SCRIPT), str(path)], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 1 and "Traceback" not in r.stderr
+        assert f"{path}: not a readable cv.json" in r.stderr and "action-rec cv ... --ensemble" in r.stderr
 
     (tmp_path / "empty.json").write_text(json.dumps({"results": {}}))
     bad = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "empty.json")], capture_output=True, text=True)
