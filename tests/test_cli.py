@@ -190,7 +190,7 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     p = run("cv", "--config", "cfg.yaml", "--folds", "2", "--out", str(tmp_path / "cv"), "--runs",
             str(tmp_path / "runs"), "--data.data", "real.csv", "--data.group_column", "source_repo",
             "--data.stratify", "true", "--data.val_fraction", "0.3", "--trainer.max_epochs", "1",
-            "--model.fall_m", "5", "--ensemble", str(tmp_path / "ens" / "best.ckpt"), cwd=d)
+            "--model.fall_m", "5", "--model.members", "2", "--ensemble", str(tmp_path / "ens" / "best.ckpt"), cwd=d)
     res = json.loads((tmp_path / "cv" / "cv.json").read_text())["results"]["1.0"]
     assert [f["fold"] for f in res["folds"]] == [0, 1]
     for f in res["folds"]:  # each fold tested with its own model, not an earlier fold's (trained on its test set)
@@ -204,12 +204,14 @@ def test_cv_scores_each_fold_on_held_out_sources(project, tmp_path):
     bad = run("cv", "--config", "cfg.yaml", "--folds", "1", cwd=d, check=False)
     assert bad.returncode == 2 and "--folds must be >= 2" in bad.stderr
 
-    # --ensemble: the fold models packed into one checkpoint that gives their mean probabilities
+    # --ensemble: the fold models (here each two LSTMs trained side by side, model.members 2) packed into one
+    # checkpoint that gives their mean probabilities, every member once
     from action_rec.inference import load_classifier
 
     ens = load_classifier(tmp_path / "ens" / "best.ckpt")
     folds = [load_classifier(f["checkpoint"]) for f in res["folds"]]
-    assert ens.hparams.members == 2 and ens.class_names == folds[0].class_names
+    assert [f.hparams.members for f in folds] == [2, 2] and ens.hparams.members == 4
+    assert ens.class_names == folds[0].class_names
     x = torch.randn(3, 8, ens.hparams.feature_dim)
     with torch.no_grad():
         torch.testing.assert_close(ens(x).softmax(-1), torch.stack([m(x).softmax(-1) for m in folds]).mean(0),
@@ -297,8 +299,7 @@ def one_line_error(capsys, cmd):
     (["--data.features", "persons"], "Expected a typing.Literal['frame', 'person', 'both']. Got value: persons"),
     (["--data.features", "person", "--data.detector", "/nope.pt"], "person detector weights not found: /nope.pt"),
     (["--data.features", "person", "--data.detector_size", "250"], "detector_size must be a multiple of 32"),
-    (["--model.members", "2"], "model.members 2: a model that packs several trained nets (`action-rec cv --ensemble`) "
-                               "is not trained as one; leave model.members out"),
+    (["--model.members", "0"], "members must be an integer >= 1 (LSTMs trained side by side), got 0"),
 ])
 def test_bad_fit_settings_are_one_line_errors(config, capsys, args, msg):
     from action_rec.cli import main

@@ -19,7 +19,7 @@ from ..backbones.onnx_runtime import QUANT_VERSION
 from ..backbones.registry import build_backbone
 from ..backbones.yolo import FALL_DETECTION
 from ..decision.rule import FallRule
-from ..decision.windows import VideoPrediction, video_prediction, windows  # noqa: F401  (VideoPrediction: re-exported)
+from ..decision.windows import VideoPrediction, take, video_prediction, window_starts  # noqa: F401  (re-exported)
 from ..features.cache import extract_video
 from ..features.detector import VERSION as PERSON_VERSION
 from ..features.person import build_features
@@ -117,9 +117,11 @@ class Predictor:
     @torch.inference_mode()
     def window_probs(self, feats: np.ndarray, stride: int | None = None) -> tuple[np.ndarray, list[int]]:
         """All windows of a feature sequence in one batched LSTM call -> ((W, C) probs, starts)."""
-        x, starts = windows(feats, self.window, stride)
-        x = torch.from_numpy(x).float().to(self.device)
-        return self.model(x).softmax(-1).cpu().numpy(), starts
+        starts = window_starts(len(feats), self.window, stride or max(1, self.window // 2))
+        seq = take(feats, np.arange(starts[-1] + self.window))  # repeat-last padding, as windows() pads
+        seq = torch.from_numpy(np.ascontiguousarray(seq)).float().to(self.device)
+        logits = self.model.net.window_logits(seq, torch.tensor(starts, device=self.device), self.window)
+        return logits.softmax(-1).cpu().numpy(), starts
 
     def predict_features(self, path: str, feats: np.ndarray, stride: int | None = None) -> VideoPrediction:
         probs, starts = self.window_probs(feats, stride)

@@ -16,6 +16,7 @@ video in one call. A bad file never stops the run: it becomes a result with stat
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -89,6 +90,13 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
     src = decoders([(i, j.path) for i, j in enumerate(todo)], pred.fps, fe.preprocess,
                    workers, chunk, backbone=fe.worker_embedder(threads=1) if own else None,
                    regions=getattr(pred, "regions", None))
+    # With the workers busy on every core, this process only runs the LSTM; torch's own thread pool would then
+    # fight them for the cores (an ensemble head, several small LSTM calls a window, lost 10 % of the
+    # throughput so). Only if torch is already loaded: a bundle labels without it.
+    torch = sys.modules.get("torch") if own and workers >= 1 else None
+    threads = torch.get_num_threads() if torch else None
+    if torch:
+        torch.set_num_threads(max(1, min(threads, (os.cpu_count() or 1) - workers)))
 
     def flush():
         out = pred.backbone.embed(join_frames([f for _, _, f in pending]), **kw)
@@ -134,6 +142,8 @@ def iter_results(pred, jobs: list[Job], *, stride: int | None = None, workers: i
                 yield error_result(todo[vid], msg[2])
     finally:
         src.close()
+        if torch:
+            torch.set_num_threads(threads)
 
 
 def load_predictor(ckpt, device: str = "cpu", threshold: float | None = None, fall_k: int | None = None):

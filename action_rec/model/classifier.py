@@ -6,13 +6,13 @@ decision/rule.py turns the windows into one clip label, exactly as batch and liv
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torchmetrics.classification import (MulticlassAccuracy, MulticlassConfusionMatrix,
-                                         MulticlassF1Score)
+from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix, MulticlassF1Score
 
 from ..decision.operating_point import Clip, choose, rule_at, score, sweep
 from ..decision.rule import FallRule, decide
@@ -52,13 +52,17 @@ class ActionClassifier(L.LightningModule):
                 (see decision/operating_point.py); the checkpoint keeps the chosen point and every inference path
                 uses it.
                 None: keep fall_threshold and fall_k as given.
-            members: set by `action-rec cv --ensemble`, which packs its fold models into one checkpoint
-                (model/ensemble.py); such a checkpoint is for inference, never trained further.
+            members: train this many LSTMs side by side, each from its own initialisation and on its own loss,
+                and average their probabilities (a deep ensemble, model/ensemble.py): steadier across seeds and
+                CPUs than one, at K times the head's cost. `action-rec cv --ensemble` packs its fold models into
+                one such checkpoint too.
         """
         super().__init__()
         if class_names is None or feature_dim is None:
             raise ValueError("class_names and feature_dim come from the data module; run through "
                              "`action-rec fit --config ...` or load a checkpoint")
+        if isinstance(members, bool) or not isinstance(members, int) or members < 1:
+            raise UsageError(f"members must be an integer >= 1 (LSTMs trained side by side), got {members!r}")
         self.save_hyperparameters()
         self.class_names = list(class_names)
         self.rule = FallRule(fall_class, fall_threshold, fall_k, fall_k if fall_m is None else fall_m)
@@ -100,9 +104,6 @@ class ActionClassifier(L.LightningModule):
         self.apply_operating_point(checkpoint.get("operating_point"))
 
     def setup(self, stage: str):
-        if stage == "fit" and self.hparams.members > 1:
-            raise UsageError(f"this model packs {self.hparams.members} trained nets (`action-rec cv --ensemble`); it "
-                             "runs with label, live and evaluate but is not trained further: fit the config instead")
         if self.hparams.balanced_loss and self.trainer is not None and self.trainer.datamodule is not None:
             counts = torch.tensor(self.trainer.datamodule.class_counts, dtype=torch.float)
             self.loss_weights = counts.sum() / (len(counts) * counts.clamp(min=1))
@@ -116,8 +117,11 @@ class ActionClassifier(L.LightningModule):
 
     def training_step(self, batch, _):
         x, y = batch
-        logits = self(x)
-        loss = self._loss(logits, y)
+        z = self.net.member_logits(x)  # (B, members, C)
+        # Each member learns on its own loss, as K separate trainings would: a loss on their average would let
+        # them lean on each other and lose the diversity that makes an ensemble better than its members.
+        loss = self._loss(z.flatten(0, 1), y.repeat_interleave(z.shape[1]))
+        logits = torch.logsumexp(z.log_softmax(-1), 1) - math.log(z.shape[1])
         self.metrics["train_acc"](logits, y)
         self.metrics["train_f1"](logits, y)
         self.log_dict({"train/loss": loss, "train/acc": self.metrics["train_acc"],

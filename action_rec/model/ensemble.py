@@ -38,12 +38,17 @@ class MemberHead(nn.Module):
     def __init__(self, members: int, hidden: int, num_classes: int):
         super().__init__()
         self.members, self.hidden = members, hidden
-        self.weight = nn.Parameter(torch.zeros(members, num_classes, hidden))
-        self.bias = nn.Parameter(torch.zeros(members, num_classes))
+        # nn.Linear's own initialisation, member by member, so K members trained together start as K models would
+        bound = 1 / math.sqrt(hidden)
+        self.weight = nn.Parameter(torch.empty(members, num_classes, hidden).uniform_(-bound, bound))
+        self.bias = nn.Parameter(torch.empty(members, num_classes).uniform_(-bound, bound))
+
+    def member_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., members * hidden) -> each member's logits (..., members, classes)."""
+        return torch.einsum("...kh,kch->...kc", x.unflatten(-1, (self.members, self.hidden)), self.weight) + self.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = torch.einsum("...kh,kch->...kc", x.unflatten(-1, (self.members, self.hidden)), self.weight) + self.bias
-        return torch.logsumexp(z.log_softmax(-1), dim=-2) - math.log(self.members)
+        return torch.logsumexp(self.member_logits(x).log_softmax(-1), dim=-2) - math.log(self.members)
 
 
 class MemberLSTM(nn.Module):
@@ -70,16 +75,42 @@ class MemberLSTM(nn.Module):
 
 
 @torch.no_grad()
+def unpack(net: nn.Module) -> list[nn.Module]:
+    """The single ActionLSTMs a packed one holds (itself if it is one)."""
+    k = getattr(net, "members", 1)
+    if k == 1:
+        return [net]
+    shape = {"feature_dim": net.feature_dim, "num_classes": net.num_classes, "proj_dim": net.proj_dim,
+             "hidden": net.lstm.members[0].hidden_size, "num_layers": net.lstm.num_layers, "motion": net.motion}
+    out = []
+    for i, lstm in enumerate(net.lstm.members):
+        one = type(net)(**shape).eval()
+        rows = slice(i * net.proj_dim, (i + 1) * net.proj_dim)
+        if isinstance(one.proj, nn.Linear):
+            one.proj.weight.copy_(net.proj.weight[rows])
+            one.proj.bias.copy_(net.proj.bias[rows])
+        one.norm.weight.copy_(net.norm.weight[i])
+        one.norm.bias.copy_(net.norm.bias[i])
+        one.lstm.load_state_dict(lstm.state_dict())
+        one.head.weight.copy_(net.head.weight[i])
+        one.head.bias.copy_(net.head.bias[i])
+        out.append(one)
+    return out
+
+
+@torch.no_grad()
 def pack(nets: list[nn.Module]) -> nn.Module:
-    """One ActionLSTM with len(nets) members from trained single ActionLSTMs of the same shape."""
+    """One ActionLSTM with every member of `nets` (trained single ActionLSTMs of one shape, or packed ones, whose
+    members join one by one, so each counts once in the average)."""
+    nets = [one for n in nets for one in unpack(n)]
     first = nets[0]
     shape = {"feature_dim": first.feature_dim, "num_classes": first.num_classes, "proj_dim": first.proj_dim,
              "hidden": first.lstm.hidden_size, "num_layers": first.lstm.num_layers, "motion": first.motion}
     for n in nets:
         got = {"feature_dim": n.feature_dim, "num_classes": n.num_classes, "proj_dim": n.proj_dim,
                "hidden": n.lstm.hidden_size, "num_layers": n.lstm.num_layers, "motion": n.motion}
-        if getattr(n, "members", 1) != 1 or got != shape:
-            raise ValueError(f"members must be single nets of one shape: {got} vs {shape}")
+        if got != shape:
+            raise ValueError(f"members must be nets of one shape: {got} vs {shape}")
     k = len(nets)
     if k == 1:
         return copy.deepcopy(first).eval()

@@ -20,7 +20,8 @@ class ActionLSTM(nn.Module):
                  num_layers: int = 2, dropout: float = 0.3, motion: bool = True, members: int = 1):
         super().__init__()
         self.feature_dim, self.num_classes, self.proj_dim, self.motion = feature_dim, num_classes, proj_dim, motion
-        # members > 1: several trained nets side by side, averaged (ensemble.pack builds it; never trained as one)
+        # members > 1: several nets side by side, their probabilities averaged (a deep ensemble): trained together
+        # from K initialisations (member_logits gives each its own loss), or packed from K trainings (ensemble.pack)
         self.members = members
         # A pooled frame feature is mostly background; its change from the previous frame is mostly the
         # person moving. Feeding both lets the LSTM use motion without learning to subtract from little data.
@@ -46,6 +47,22 @@ class ActionLSTM(nn.Module):
         """feats (B, T, feature_dim) -> logits (B, C) after the last frame, or (B, T, C) if all_steps."""
         out, _ = self.lstm(self.embed(feats))
         return self.head(out if all_steps else out[:, -1])
+
+    def window_logits(self, seq: torch.Tensor, starts: torch.Tensor, window: int) -> torch.Tensor:
+        """The logits of forward() on the windows seq[s:s + window] of one (N, feature_dim) sequence, each frame
+        projected once: overlapping windows (batch labelling's stride is half a window) share their frames'
+        projection, the head's largest cost, and only a window's first frame differs (no frame before it)."""
+        idx = starts[:, None] + torch.arange(window, device=seq.device)
+        rows = self.embed(seq[None])[0][idx]                    # (W, window, proj): each frame after its predecessor
+        rows[:, 0] = self.embed(seq[starts][:, None])[:, 0]     # a window's first frame: no motion, as in forward()
+        out, _ = self.lstm(rows)
+        return self.head(out[:, -1])
+
+    def member_logits(self, feats: torch.Tensor) -> torch.Tensor:
+        """feats (B, T, feature_dim) -> each member's logits after the last frame, (B, members, C)."""
+        out, _ = self.lstm(self.embed(feats))
+        head = self.head
+        return head.member_logits(out[:, -1]) if isinstance(head, MemberHead) else head(out[:, -1])[:, None]
 
     def step(self, feat_t: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """Advance one frame for streaming: feat_t (B, feature_dim) -> (logits (B, C), new state).

@@ -81,11 +81,6 @@ class ActionCLI(LightningCLI):
         sub = self.config.get("subcommand")
         cfg = self.config[sub] if sub else self.config
         check_folder_target(cfg.get("trainer.default_root_dir"), "--trainer.default_root_dir")
-        if sub == "fit" and (cfg.get("model.members") or 1) > 1:  # before minutes of feature extraction
-            from ..utils.errors import UsageError
-
-            raise UsageError(f"model.members {cfg.get('model.members')}: a model that packs several trained nets "
-                             "(`action-rec cv --ensemble`) is not trained as one; leave model.members out")
         ckpt = cfg.get("ckpt_path")
         if ckpt and str(ckpt) not in ("best", "last", "hpc", "registry") and not str(ckpt).startswith("registry:") \
                 and "://" not in str(ckpt):

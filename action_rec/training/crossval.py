@@ -167,9 +167,10 @@ def packed(rows: list[dict]):
     from ..model.ensemble import pack
 
     models = [load_classifier(r["checkpoint"]) for r in rows]
-    hp = {**models[0].hparams, "members": len(models)}
+    net = pack([m.net for m in models])  # a config's own model.members K: each fold model adds its K
+    hp = {**models[0].hparams, "members": net.members}
     model = ActionClassifier(**hp)
-    model.net.load_state_dict(pack([m.net for m in models]).state_dict())
+    model.net.load_state_dict(net.state_dict())
     return model, hp
 
 

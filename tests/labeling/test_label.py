@@ -585,3 +585,32 @@ def test_a_checkpoint_trained_on_a_region_labels_frames_of_that_size_cut_to_it(t
     for name, size in (("wide.mp4", (64, 48)), ("plain.mp4", (64, 48))):
         cap = cv2.VideoCapture(str(tmp_path / "a0" / name))
         assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == size
+
+
+def test_with_workers_on_every_core_the_lstm_runs_on_one_thread_and_the_pool_is_restored(ckpt, tmp_path,
+                                                                                          monkeypatch):
+    """The decoder processes embed on every core; this process's LSTM calls must not spread torch's pool over the
+    same cores (an ensemble head lost 10 % of the throughput so). Afterwards the caller's pool is as it was."""
+    from action_rec.inference import Predictor
+
+    for i in range(2):
+        write_video(tmp_path / "v" / f"v{i}.mp4", n_frames=20, fps=10, seed=i)
+    pred, seen = Predictor(ckpt), []
+    real = pred.window_probs
+
+    def spy(*a, **kw):
+        seen.append(torch.get_num_threads())
+        return real(*a, **kw)
+
+    monkeypatch.setattr(pred, "window_probs", spy)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert all(r.ok for r in label_videos([tmp_path / "v"], pred, out=tmp_path / "l.csv", workers=2))
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+        seen.clear()  # in-process decoding (workers 0): this process does everything, its pool untouched
+        assert all(r.ok for r in label_videos([tmp_path / "v"], pred, out=tmp_path / "m.csv", workers=0))
+        assert seen == [2, 2] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

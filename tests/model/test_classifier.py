@@ -40,6 +40,42 @@ def test_trains_and_scores_clips(tmp_path):
     assert r["accuracy"] > 0.9 and abs(np.trace(cm) / 30 - r["accuracy"]) < 1e-6
 
 
+def test_members_train_side_by_side_each_on_its_own_loss():
+    """model.members 2: the two LSTMs start as two separate models would, and a training step's gradient on each is
+    the gradient of its own loss as a model alone (halved: the loss is the members' mean), not of the average."""
+    import torch.nn.functional as F
+
+    from action_rec.model.ensemble import unpack
+
+    torch.manual_seed(0)
+    model = ActionClassifier(NAMES, 16, SPEC, hidden=8, proj_dim=12, dropout=0.0, label_smoothing=0.0, members=2)
+    a, b = unpack(model.net)
+    x = torch.randn(5, 8, 16)
+    with torch.no_grad():
+        assert not torch.allclose(a(x), b(x), atol=1e-3)  # their own initialisations
+        torch.testing.assert_close(model(x).softmax(-1), (a(x).softmax(-1) + b(x).softmax(-1)) / 2,
+                                   rtol=1e-5, atol=1e-6)
+    y = torch.tensor([0, 1, 2, 0, 1])
+    loss = model.training_step((x, y), 0)
+    loss.backward()
+    own = F.cross_entropy(a(x), y)
+    own.backward()
+    torch.testing.assert_close(loss, (own + F.cross_entropy(b(x), y)) / 2)
+    first = slice(0, 12)  # member 0's rows of the projection
+    torch.testing.assert_close(model.net.proj.weight.grad[first], a.proj.weight.grad / 2, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(model.net.head.weight.grad[0], a.head.weight.grad / 2, rtol=1e-4, atol=1e-6)
+
+
+def test_members_must_be_a_positive_integer():
+    import pytest
+
+    from action_rec.utils.errors import UsageError
+
+    for bad in (0, -1, True, 1.5):
+        with pytest.raises(UsageError, match="members must be an integer >= 1"):
+            ActionClassifier(NAMES, 16, SPEC, members=bad)
+
+
 def test_hyperparameters_carry_what_inference_needs():
     model = ActionClassifier(NAMES, 16, SPEC)
     hp = model.hparams

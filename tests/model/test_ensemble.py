@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from action_rec.model.ensemble import pack
+from action_rec.model.ensemble import pack, unpack
 from action_rec.model.lstm import ActionLSTM
 
 
@@ -58,8 +58,21 @@ def test_packed_state_dict_round_trips_through_a_fresh_net():
 def test_members_of_different_shapes_are_refused():
     with pytest.raises(ValueError, match="one shape"):
         pack([*members(k=1), *members(k=1, hidden=8)])
-    with pytest.raises(ValueError, match="single nets"):
-        pack([pack(members(k=2)), *members(k=1)])
+
+
+def test_a_packed_net_joins_member_by_member_and_unpacks_to_its_members():
+    """cv --ensemble over fold models that are themselves ensembles (model.members K): every member counts once."""
+    nets = members(k=3)
+    nested = pack([pack(nets[:2]), nets[2]])
+    assert nested.members == 3
+    x = torch.randn(4, 9, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(nested(x).softmax(-1), mean_probs(nets, x), rtol=1e-5, atol=1e-6)
+        singles = unpack(pack(nets))
+        assert [getattr(n, "members", 1) for n in singles] == [1, 1, 1]
+        for one, net in zip(singles, nets):
+            torch.testing.assert_close(one(x), net(x), rtol=1e-5, atol=1e-6)
+    assert unpack(nets[0]) == [nets[0]]
 
 
 def test_packed_head_exports_to_onnx_with_the_same_probabilities():

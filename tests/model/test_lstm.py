@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -69,3 +70,21 @@ def test_motion_input_is_the_frame_change():
     x = torch.arange(12.0).view(1, 3, 4)
     net(x)
     torch.testing.assert_close(captured[0][0, :, 4:], torch.tensor([[0.0] * 4, [4.0] * 4, [4.0] * 4]))
+
+
+@pytest.mark.parametrize("motion,members,n,stride", [(True, 1, 37, 8), (True, 3, 37, 3), (False, 1, 20, 8),
+                                                     (True, 1, 5, 8)])  # 5 < window: one padded window
+def test_window_logits_equal_forward_on_the_cut_windows(motion, members, n, stride):
+    """Batch labelling projects each frame once for all the overlapping windows it is in: the same logits as
+    forward() on the windows cut apart (each window's first frame without motion)."""
+    from action_rec.decision.windows import take, window_starts, windows
+
+    torch.manual_seed(0)
+    net = ActionLSTM(12, 3, proj_dim=16, hidden=8, motion=motion, members=members).eval()
+    feats = np.random.default_rng(0).normal(size=(n, 12)).astype(np.float32)
+    cut, starts = windows(feats, 16, stride)
+    assert starts == window_starts(n, 16, stride)
+    seq = torch.from_numpy(take(feats, np.arange(starts[-1] + 16)))
+    with torch.no_grad():
+        torch.testing.assert_close(net.window_logits(seq, torch.tensor(starts), 16), net(torch.from_numpy(cut)),
+                                   rtol=1e-5, atol=1e-6)
