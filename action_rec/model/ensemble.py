@@ -74,14 +74,20 @@ class MemberLSTM(nn.Module):
         return torch.cat(outs, -1), (torch.cat(hs, -1), torch.cat(cs, -1))
 
 
+def _shape(net: nn.Module) -> dict:
+    """What an ActionLSTM of one member is built from (a packed net: each of its members')."""
+    return {"feature_dim": net.feature_dim, "num_classes": net.num_classes, "proj_dim": net.proj_dim,
+            "hidden": net.lstm.hidden_size // getattr(net, "members", 1), "num_layers": net.lstm.num_layers,
+            "motion": net.motion}
+
+
 @torch.no_grad()
 def unpack(net: nn.Module) -> list[nn.Module]:
     """The single ActionLSTMs a packed one holds (itself if it is one)."""
     k = getattr(net, "members", 1)
     if k == 1:
         return [net]
-    shape = {"feature_dim": net.feature_dim, "num_classes": net.num_classes, "proj_dim": net.proj_dim,
-             "hidden": net.lstm.members[0].hidden_size, "num_layers": net.lstm.num_layers, "motion": net.motion}
+    shape = _shape(net)
     out = []
     for i, lstm in enumerate(net.lstm.members):
         one = type(net)(**shape).eval()
@@ -104,12 +110,9 @@ def pack(nets: list[nn.Module]) -> nn.Module:
     members join one by one, so each counts once in the average)."""
     nets = [one for n in nets for one in unpack(n)]
     first = nets[0]
-    shape = {"feature_dim": first.feature_dim, "num_classes": first.num_classes, "proj_dim": first.proj_dim,
-             "hidden": first.lstm.hidden_size, "num_layers": first.lstm.num_layers, "motion": first.motion}
+    shape = _shape(first)
     for n in nets:
-        got = {"feature_dim": n.feature_dim, "num_classes": n.num_classes, "proj_dim": n.proj_dim,
-               "hidden": n.lstm.hidden_size, "num_layers": n.lstm.num_layers, "motion": n.motion}
-        if got != shape:
+        if (got := _shape(n)) != shape:
             raise ValueError(f"members must be nets of one shape: {got} vs {shape}")
     k = len(nets)
     if k == 1:
