@@ -80,7 +80,7 @@ def operating_curve(points: list[dict], chosen: dict, path, title: str = "") -> 
     ax.set_ylim(-0.02, 1.05)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    ax.set_title(title or "fall rule: recall vs false alerts (thresholds 0.30-0.95 along each line)", fontsize=9)
+    ax.set_title(title or "fall rule: recall vs false alerts (thresholds 0.30-0.99 along each line)", fontsize=9)
     return _save(fig, path)
 
 

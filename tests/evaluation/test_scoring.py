@@ -213,6 +213,7 @@ def test_evaluate_draws_the_operating_curve_with_the_checkpoints_point(tmp_path,
 
     import torch
 
+    from action_rec.decision.operating_point import KS, THRESHOLDS
     from action_rec.evaluation import evaluate
 
     ck = make_checkpoint(tmp_path / "m.ckpt")
@@ -226,7 +227,7 @@ def test_evaluate_draws_the_operating_curve_with_the_checkpoints_point(tmp_path,
     r = evaluate(ck, tmp_path / "ds", tmp_path / "rep", progress=False)
     assert r["checkpoint"]["rule"]["threshold"] == 0.35 and r["checkpoint"]["rule"]["k"] == 1
     curve = r["operating_curve"]
-    assert len(curve["points"]) == 14 * 4 and curve["chosen_on_validation"]["epoch"] == 3
+    assert len(curve["points"]) == len(THRESHOLDS) * len(KS) and curve["chosen_on_validation"]["epoch"] == 3
     here = curve["checkpoint_point"]
     assert (here["threshold"], here["k"]) == (0.35, 1) and here["recall"] in (0.0, 1.0)
     png = tmp_path / "rep" / "operating_curve.png"
