@@ -34,7 +34,8 @@ def test_cv_alarm_reports_auc_rules_and_the_clips_that_raise_false_alerts(tmp_pa
     # <= 5 /h allows no false alert: a rule above the walker's 0.85 bursts; <= 500 /h: any rule catching all falls
     chosen = dict(re.findall(r"target <= (\d+) /h: chosen .*: recall ([\d.]+)", out))
     assert chosen == {"5": "1.000", "500": "1.000"}
-    assert re.search(r"target <= 5 /h: chosen 0\.85 / k \d: recall 1\.000 at 0\.0 /h", out)  # bursts not above it
+    strict = re.search(r"target <= 5 /h: chosen ([\d.]+) / k \d: recall 1\.000 at 0\.0 /h", out)
+    assert strict and 0.85 <= float(strict[1]) < 0.9  # not below the bursts' 0.85, below the falls' 0.9
     assert re.search(r"2 alert\(s\) in 36 s, walking: walk3\.mp4", out) and "walk0.mp4" not in out
     assert "picked in" in out
     # the alert's hold: walk3's two bursts, 3 windows apart, are one alert with --fall-m 4
