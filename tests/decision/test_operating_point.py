@@ -71,7 +71,8 @@ def test_the_grid_finds_a_point_in_the_band_where_label_smoothed_probabilities_p
     # A label-smoothed model (or an ensemble's average) tops out near 0.93: its falls peak at 0.92-0.93 and a
     # walker's worst windows reach 0.915. Only a threshold in [0.915, 0.925) catches the falls without an alarm; a
     # 0.05 grid (0.90, then 0.95) had none there and chose a threshold that no window ever crossed.
-    falls = [Clip(np.array([0.2, 0.6, 0.92, 0.93, 0.4]), 3.0, True), Clip(np.array([0.3, 0.925, 0.926, 0.5]), 3.0, True)]
+    falls = [Clip(np.array([0.2, 0.6, 0.92, 0.93, 0.4]), 3.0, True),
+             Clip(np.array([0.3, 0.925, 0.926, 0.5]), 3.0, True)]
     walk = np.full(300, 0.2)
     walk[50:53] = 0.915
     p = choose(sweep(falls + [Clip(walk, 300.0, False)]), target=0.0)
